@@ -1,0 +1,273 @@
+"""Post-generation hook: turn a freshly copied project into a green git repository.
+
+Copier runs this once after `copier copy`, inside the new project, with Copier's
+own Python (which has neither Flask nor pytest). It commits the generated files,
+builds `.venv` (with uv when available, else venv + pip), installs the project
+with its dev dependencies, then runs ruff and the test suite.
+
+It never makes the copy fail: Copier deletes a freshly generated project when a
+task fails, so each failure is reported with the command that retries it and the
+exit status stays 0. Skip the whole hook with `copier copy --skip-tasks`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ANSWERS_FILE = ".copier-answers.yml"
+VENV = ".venv"
+BIN = "Scripts" if os.name == "nt" else "bin"
+VENV_PYTHON = f"{VENV}/{BIN}/python"
+STEP_TIMEOUT = 900  # seconds; a cold install over a slow network can take minutes
+# A test-suite summary such as "48 passed, 1 skipped in 1.52s".
+PYTEST_SUMMARY = re.compile(r"^=*\s*(\d+ (passed|failed|error).*) in [\d.]+s")
+
+
+@dataclass
+class Step:
+    name: str
+    command: list[str]
+    ok: bool = False
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class Report:
+    project: Path
+    steps: list[Step] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def run(self, name: str, command: list[str], *, env: dict[str, str] | None = None) -> Step:
+        step = Step(name, command)
+        self.steps.append(step)
+        print(f"post-generate: {name} ...", flush=True)
+        begun = time.perf_counter()
+        try:
+            result = subprocess.run(
+                command,
+                cwd=self.project,
+                env=env or child_environment(),
+                capture_output=True,
+                text=True,
+                timeout=STEP_TIMEOUT,
+                check=False,
+            )
+        except FileNotFoundError:
+            step.detail = f"{command[0]} is not installed or not on PATH"
+        except subprocess.TimeoutExpired:
+            step.detail = f"gave no result within {STEP_TIMEOUT} s"
+        else:
+            step.ok = result.returncode == 0
+            step.detail = (result.stdout + result.stderr).strip()
+        step.seconds = time.perf_counter() - begun
+        if not step.ok:
+            print(f"post-generate: {name} FAILED", flush=True)
+            print(indent(tail(step.detail)), flush=True)
+        return step
+
+    def skip(self, name: str, command: list[str], reason: str) -> None:
+        self.steps.append(Step(name, command, detail=reason))
+        print(f"post-generate: {name} skipped: {reason}", flush=True)
+
+    def failed(self) -> list[Step]:
+        return [step for step in self.steps if not step.ok]
+
+
+def child_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    # Copier may run inside another virtual environment; the project's own
+    # tools must not pick it up.
+    env.pop("VIRTUAL_ENV", None)
+    # Let the first test run write bytecode, so later runs import fast even
+    # where PYTHONDONTWRITEBYTECODE is set globally.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def tail(text: str, lines: int = 30) -> str:
+    kept = text.splitlines()[-lines:]
+    return "\n".join(kept) if kept else "(no output)"
+
+
+def indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines())
+
+
+def find_uv() -> str | None:
+    found = shutil.which("uv")
+    if found:
+        return found
+    try:  # `pip install uv` puts the binary beside a module that can find it
+        import uv  # type: ignore[import-not-found]
+
+        return str(uv.find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return None
+
+
+def find_python(minimum: tuple[int, int]) -> str | None:
+    """An interpreter at least as new as the project's minimum Python."""
+    if sys.version_info[:2] >= minimum:
+        return sys.executable
+    for minor in range(minimum[1], minimum[1] + 10):
+        found = shutil.which(f"python{minimum[0]}.{minor}")
+        if found:
+            return found
+    return None
+
+
+def inside_git_work_tree(project: Path) -> bool:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--is-inside-work-tree"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        return False
+    return result.stdout.strip() == "true"
+
+
+def git_identity(project: Path, name: str, email: str) -> list[str]:
+    """`-c` options supplying the answers' author where git has no identity."""
+    options = []
+    for key, fallback in (("user.name", name), ("user.email", email)):
+        result = subprocess.run(
+            ["git", "config", key], cwd=project, capture_output=True, check=False
+        )
+        if result.returncode != 0:
+            options += ["-c", f"{key}={fallback}"]
+    return options
+
+
+def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
+    if shutil.which("git") is None:
+        report.skip("git repository", ["git", "init"], "git is not installed")
+        return
+    if inside_git_work_tree(report.project):
+        # A project generated inside an existing repository (a monorepo, or a
+        # recopy) belongs to that repository: never nest a new one in it.
+        print("post-generate: git repository: already inside one, not committing", flush=True)
+        report.steps.append(Step("git repository", [], ok=True))
+        return
+    if not report.run("git init", ["git", "init", "--quiet"]).ok:
+        return
+    report.run("git add", ["git", "add", "--all"])
+    identity = git_identity(report.project, args.author_name, args.author_email)
+    report.run(
+        "first commit",
+        ["git", *identity, "-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify",
+         "--message", "Generate project from the Flask service template"],
+    )
+
+
+def install(report: Report, args: argparse.Namespace) -> bool:
+    """Build .venv and install the project with its dev dependencies."""
+    minimum = tuple(int(part) for part in args.python_version.split("."))
+    uv = find_uv()
+    venv_exists = (report.project / VENV_PYTHON).exists()
+    if uv:
+        python = find_python(minimum) or args.python_version  # uv may fetch it
+        if not venv_exists and not report.run(
+            "create .venv (uv)", [uv, "venv", "--quiet", "--seed", "--python", python, VENV]
+        ).ok:
+            return False
+        command = [uv, "pip", "install", "--quiet", "--python", VENV_PYTHON, "-e", ".[dev]"]
+        if report.run("install with dev dependencies (uv)", command).ok:
+            return True
+        # Offline, the packages may all be in uv's cache already.
+        online = report.steps.pop()
+        offline = report.run("install from uv's cache (offline)", [*command, "--offline"])
+        offline.command = online.command
+        return offline.ok
+    python = find_python(minimum)
+    if python is None:
+        report.skip(
+            "create .venv",
+            [f"python{args.python_version}", "-m", "venv", VENV],
+            f"no Python {args.python_version} or newer found; install it, or install uv",
+        )
+        return False
+    if not venv_exists and not report.run("create .venv (venv)", [python, "-m", "venv", VENV]).ok:
+        return False
+    return report.run(
+        "install with dev dependencies (pip)",
+        [VENV_PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "-e", ".[dev]"],
+    ).ok
+
+
+CHECKS = {
+    "ruff check": [VENV_PYTHON, "-m", "ruff", "check", "--quiet", "."],
+    "ruff format --check": [VENV_PYTHON, "-m", "ruff", "format", "--check", "--quiet", "."],
+    "tests": [VENV_PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+}
+
+
+def check(report: Report) -> str:
+    """Run ruff and the tests; return the tests' summary line."""
+    for name, command in CHECKS.items():
+        step = report.run(name, command)
+    matches = [PYTEST_SUMMARY.match(line) for line in step.detail.splitlines()]
+    summaries = [match.group(1) for match in matches if match]
+    return summaries[-1] if summaries else "no test summary"
+
+
+def summarize(report: Report, tests: str) -> None:
+    seconds = time.perf_counter() - report.started
+    where = shlex.quote(str(report.project))
+    failed = report.failed()
+    if not failed:
+        print(f"post-generate: ready in {seconds:.1f} s: {tests}, ruff clean.")
+        print(f"post-generate: next: cd {where} && . {VENV}/{BIN}/activate && flask db upgrade && flask run --debug")
+        return
+    print(f"post-generate: NOT GREEN after {seconds:.1f} s; your files are all in {where}.")
+    for step in failed:
+        print(f"post-generate:   failed: {step.name}")
+    retry = " && ".join(shlex.join(step.command) for step in failed if step.command)
+    print(f"post-generate: fix the cause above, then retry with:\n    cd {where} && {retry}")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--author-name", default="Flask Service Template")
+    parser.add_argument("--author-email", default="template@example.invalid")
+    parser.add_argument("--python-version", default="3.11")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    project = Path.cwd()
+    operation = os.environ.get("COPIER_OPERATION", "copy")
+    if operation != "copy" or not (project / ANSWERS_FILE).is_file():
+        # During `copier update` Copier also runs tasks in throwaway copies;
+        # only a fresh copy of a generated project is this hook's business.
+        print(f"post-generate: nothing to do for {operation} in {project}")
+        return 0
+    report = Report(project)
+    commit_generated_files(report, args)
+    tests = ""
+    if install(report, args):
+        tests = check(report)
+    else:
+        for name, command in CHECKS.items():
+            report.skip(name, command, "the install failed")
+    summarize(report, tests)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

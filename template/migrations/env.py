@@ -1,0 +1,67 @@
+"""Alembic environment: runs migrations on the Flask app's database."""
+
+import logging
+from collections.abc import Iterable
+from logging.config import fileConfig
+
+from alembic import context
+from alembic.operations.ops import MigrationScript
+from alembic.runtime.migration import MigrationContext
+from flask import current_app
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+logger = logging.getLogger("alembic.env")
+
+migrate = current_app.extensions["migrate"]
+engine = migrate.db.engine
+metadata = migrate.db.metadata
+# ConfigParser treats "%" as interpolation, so a password containing one must
+# be escaped.
+config.set_main_option(
+    "sqlalchemy.url",
+    engine.url.render_as_string(hide_password=False).replace("%", "%%"),
+)
+
+
+def skip_empty_revision(
+    context: MigrationContext,
+    revision: str | Iterable[str | None],
+    directives: list[MigrationScript],
+) -> None:
+    """Make `flask db migrate` write no file when no model changed."""
+    if getattr(config.cmd_opts, "autogenerate", False):
+        upgrade_ops = directives[0].upgrade_ops
+        if upgrade_ops is not None and upgrade_ops.is_empty():
+            directives[:] = []
+            logger.info("No changes in schema detected.")
+
+
+def run_migrations_offline() -> None:
+    """Print the SQL instead of running it (`flask db upgrade --sql`)."""
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=metadata,
+        literal_binds=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    configure_args = migrate.configure_args
+    if configure_args.get("process_revision_directives") is None:
+        configure_args["process_revision_directives"] = skip_empty_revision
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection, target_metadata=metadata, **configure_args
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,5 @@
+"""Public pages."""
+
+from .routes import bp
+
+__all__ = ["bp"]
