@@ -50,7 +50,7 @@ class Report:
     def run(self, name: str, command: list[str], *, env: dict[str, str] | None = None) -> Step:
         step = Step(name, command)
         self.steps.append(step)
-        print(f"post-generate: {name} ...", flush=True)
+        print(f"post-generate: {name} ...", end=" ", flush=True)
         begun = time.perf_counter()
         try:
             result = subprocess.run(
@@ -70,8 +70,8 @@ class Report:
             step.ok = result.returncode == 0
             step.detail = (result.stdout + result.stderr).strip()
         step.seconds = time.perf_counter() - begun
+        print(f"{'ok' if step.ok else 'FAILED'} ({step.seconds:.1f} s)", flush=True)
         if not step.ok:
-            print(f"post-generate: {name} FAILED", flush=True)
             print(indent(tail(step.detail)), flush=True)
         return step
 
@@ -168,8 +168,17 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
     identity = git_identity(report.project, args.author_name, args.author_email)
     report.run(
         "first commit",
-        ["git", *identity, "-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify",
-         "--message", "Generate project from the Flask service template"],
+        [
+            "git",
+            *identity,
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "--message",
+            "Generate project from the Flask service template",
+        ],
     )
 
 
@@ -180,9 +189,12 @@ def install(report: Report, args: argparse.Namespace) -> bool:
     venv_exists = (report.project / VENV_PYTHON).exists()
     if uv:
         python = find_python(minimum) or args.python_version  # uv may fetch it
-        if not venv_exists and not report.run(
-            "create .venv (uv)", [uv, "venv", "--quiet", "--seed", "--python", python, VENV]
-        ).ok:
+        if (
+            not venv_exists
+            and not report.run(
+                "create .venv (uv)", [uv, "venv", "--quiet", "--seed", "--python", python, VENV]
+            ).ok
+        ):
             return False
         command = [uv, "pip", "install", "--quiet", "--python", VENV_PYTHON, "-e", ".[dev]"]
         if report.run("install with dev dependencies (uv)", command).ok:
@@ -204,8 +216,16 @@ def install(report: Report, args: argparse.Namespace) -> bool:
         return False
     return report.run(
         "install with dev dependencies (pip)",
-        [VENV_PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-e", ".[dev]"],
+        [
+            VENV_PYTHON,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-e",
+            ".[dev]",
+        ],
     ).ok
 
 
@@ -231,7 +251,8 @@ def summarize(report: Report, tests: str) -> None:
     failed = report.failed()
     if not failed:
         print(f"post-generate: ready in {seconds:.1f} s: {tests}, ruff clean.")
-        print(f"post-generate: next: cd {where} && . {VENV}/{BIN}/activate && flask db upgrade && flask run --debug")
+        start = f". {VENV}/{BIN}/activate && flask db upgrade && flask run --debug"
+        print(f"post-generate: next: cd {where} && {start}")
         return
     print(f"post-generate: NOT GREEN after {seconds:.1f} s; your files are all in {where}.")
     for step in failed:

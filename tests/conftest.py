@@ -1,0 +1,28 @@
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from helpers import Project, render, snapshot_template
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template as it is in the working tree, committed to a throwaway repo."""
+    return snapshot_template(tmp_path_factory.mktemp("template") / "repo")
+
+
+@pytest.fixture
+def copy(template: Path, tmp_path: Path) -> Callable[..., Project]:
+    """Render the template (hook skipped unless asked for) into a new folder."""
+
+    def copy(name: str = "project", *, skip_tasks: bool = True, **answers: object) -> Project:
+        return Project(render(template, tmp_path / name, answers, skip_tasks=skip_tasks))
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def default_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The project the default answers produce, installed with its dev dependencies."""
+    destination = tmp_path_factory.mktemp("default") / "flask-service"
+    return Project(render(template, destination)).install()

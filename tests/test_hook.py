@@ -1,0 +1,212 @@
+"""The post-generation hook: a green, committed project on success, and on any
+failure the generated files kept, the failure named and a retry command given."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import copier
+import pytest
+from helpers import ROOT, UV, clean_environment, git, snapshot_template
+
+HOOK = ROOT / "hooks" / "post_generate.py"
+
+
+def copier_copy(
+    template: Path, destination: Path, *, python: str = sys.executable, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`copier copy` from the command line, as a user runs it, hook included."""
+    result = subprocess.run(
+        [
+            python,
+            "-m",
+            "copier",
+            "copy",
+            "--trust",
+            "--defaults",
+            "--vcs-ref=HEAD",
+            str(template),
+            str(destination),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=clean_environment(**env),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def isolated_git(tmp_path: Path, config: str = "") -> dict[str, str]:
+    """Environment variables giving git only this global config."""
+    global_config = tmp_path / "gitconfig"
+    global_config.write_text(config)
+    return {"GIT_CONFIG_GLOBAL": str(global_config), "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def retry_command(output: str) -> str:
+    match = re.search(r"retry with:\n\s+(.+)", output)
+    assert match, output
+    return match.group(1)
+
+
+def test_copy_ends_green_and_committed(template: Path, tmp_path: Path) -> None:
+    destination = tmp_path / "svc"
+    result = copier_copy(template, destination, **isolated_git(tmp_path))
+    assert re.search(r"post-generate: ready in [\d.]+ s: \d+ passed", result.stdout)
+    assert (destination / ".venv" / "bin" / "python").exists()
+    assert git(destination, "log", "--format=%an <%ae>|%s").splitlines() == [
+        "Your Name <you@example.com>|Generate project from the Flask service template"
+    ]
+    assert git(destination, "status", "--porcelain") == ""
+    tracked = git(destination, "ls-files").splitlines()
+    assert ".copier-answers.yml" in tracked
+    assert not [path for path in tracked if path.startswith(".venv/")]
+
+
+def test_existing_git_identity_is_used(template: Path, tmp_path: Path) -> None:
+    destination = tmp_path / "svc"
+    config = "[user]\n\tname = Real Person\n\temail = real@example.org\n"
+    copier_copy(template, destination, **isolated_git(tmp_path, config))
+    assert git(destination, "log", "--format=%an <%ae>") == "Real Person <real@example.org>\n"
+
+
+def plant_failing_test(template: Path) -> None:
+    (template / "template" / "tests" / "test_planted.py").write_text(
+        "def test_planted_failure() -> None:\n    assert 1 + 1 == 3\n"
+    )
+
+
+def test_failing_test_keeps_the_project_and_says_how_to_retry(tmp_path: Path) -> None:
+    template = snapshot_template(tmp_path / "template", edit=plant_failing_test)
+    destination = tmp_path / "svc"
+    result = copier_copy(template, destination)
+    output = result.stdout
+    assert "post-generate: tests ... FAILED" in output
+    assert "test_planted_failure" in output
+    assert "NOT GREEN" in output
+    assert "failed: tests" in output
+    # Copier deletes a new project when a task fails; the hook must not let it.
+    assert (destination / "tests" / "test_planted.py").is_file()
+    assert (destination / "src" / "flask_service" / "__init__.py").is_file()
+    assert git(destination, "status", "--porcelain") == ""
+    retry = subprocess.run(
+        retry_command(output),
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=clean_environment(),
+    )
+    assert retry.returncode == 1
+    assert "1 failed" in retry.stdout
+
+
+def require_missing_package(template: Path) -> None:
+    pyproject = template / "template" / "pyproject.toml.jinja"
+    text = pyproject.read_text().replace(
+        "dependencies = [\n", 'dependencies = [\n    "no-such-package-flask-template-test>=1",\n'
+    )
+    pyproject.write_text(text)
+
+
+def test_failed_install_keeps_the_project_and_says_how_to_retry(tmp_path: Path) -> None:
+    template = snapshot_template(tmp_path / "template", edit=require_missing_package)
+    destination = tmp_path / "svc"
+    output = copier_copy(template, destination).stdout
+    assert "install from uv's cache (offline) ... FAILED" in output
+    assert "no-such-package-flask-template-test" in output
+    assert "ruff and tests" not in output
+    assert "tests skipped: the install failed" in output
+    assert (destination / "pyproject.toml").is_file()
+    retry = retry_command(output)
+    assert "pip install" in retry
+    assert retry.endswith("-m pytest -q -p no:cacheprovider")
+
+
+def test_without_uv_falls_back_to_venv_and_pip(template: Path, tmp_path: Path) -> None:
+    copier_only = tmp_path / "copier-venv"
+    subprocess.run([UV, "venv", "--quiet", str(copier_only)], check=True)
+    subprocess.run(
+        [
+            UV,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(copier_only / "bin" / "python"),
+            f"copier=={copier.__version__}",
+        ],
+        check=True,
+    )
+    destination = tmp_path / "svc"
+    result = copier_copy(
+        template,
+        destination,
+        python=str(copier_only / "bin" / "python"),
+        PATH="/usr/local/bin:/usr/bin:/bin"
+        if not os.path.exists("/usr/local/bin/uv")
+        else "/usr/bin:/bin",
+    )
+    assert "create .venv (venv) ... ok" in result.stdout
+    assert "install with dev dependencies (pip) ... ok" in result.stdout
+    assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
+
+
+def test_project_inside_an_existing_repository_is_not_nested(
+    template: Path, tmp_path: Path
+) -> None:
+    monorepo = tmp_path / "monorepo"
+    monorepo.mkdir()
+    git(monorepo, "init", "--quiet")
+    destination = monorepo / "services" / "svc"
+    result = copier_copy(template, destination)
+    assert "already inside one, not committing" in result.stdout
+    assert not (destination / ".git").exists()
+    assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
+
+
+def test_hook_does_nothing_outside_a_copy(tmp_path: Path) -> None:
+    """Copier runs tasks in throwaway copies during updates: nothing may happen there."""
+    (tmp_path / ".copier-answers.yml").write_text("_commit: abc\n")
+    result = subprocess.run(
+        [sys.executable, str(HOOK)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=clean_environment(COPIER_OPERATION="update"),
+        check=True,
+    )
+    assert "nothing to do for update" in result.stdout
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".copier-answers.yml"]
+
+
+def test_update_does_not_run_the_hook(
+    template: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    destination = tmp_path / "svc"
+    copier.run_copy(
+        str(template),
+        destination,
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref="HEAD",
+        skip_tasks=True,
+    )
+    git(destination, "init", "--quiet")
+    git(destination, "add", "--all")
+    git(destination, "commit", "--quiet", "--message", "Generated")
+    capfd.readouterr()
+    copier.run_update(
+        destination,
+        defaults=True,
+        overwrite=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref="HEAD",
+        skip_tasks=False,
+    )
+    assert "post-generate" not in capfd.readouterr().out
+    assert not (destination / ".venv").exists()
