@@ -1,8 +1,8 @@
 """The post-generation hook: a green, committed project on success, and on any
 failure the generated files kept, the failure named and a retry command given."""
 
-import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -140,14 +140,12 @@ def test_without_uv_falls_back_to_venv_and_pip(template: Path, tmp_path: Path) -
         ],
         check=True,
     )
+    system_path = "/usr/bin:/bin"
+    assert shutil.which("uv", path=system_path) is None
+    assert shutil.which("git", path=system_path) is not None
     destination = tmp_path / "svc"
     result = copier_copy(
-        template,
-        destination,
-        python=str(copier_only / "bin" / "python"),
-        PATH="/usr/local/bin:/usr/bin:/bin"
-        if not os.path.exists("/usr/local/bin/uv")
-        else "/usr/bin:/bin",
+        template, destination, python=str(copier_only / "bin" / "python"), PATH=system_path
     )
     assert "create .venv (venv) ... ok" in result.stdout
     assert "install with dev dependencies (pip) ... ok" in result.stdout
