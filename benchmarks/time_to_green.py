@@ -1,0 +1,173 @@
+"""Print how fast a new service goes from `copier copy` to green, as medians.
+
+    uv run python benchmarks/time_to_green.py [--runs 5]
+
+Measures, with a warm package cache:
+- `copier copy` with the hook skipped (Copier's own start-up included);
+- time to green: `copier copy` with the hook (git, .venv, install, ruff, tests);
+  once as this machine runs Python (PYTHONDONTWRITEBYTECODE as set here) and once
+  as most machines do (bytecode written);
+- the generated suite's own time inside pytest, and its wall time.
+
+Figures are printed next to the best-known existing Flask template's, measured
+on the same kind of machine (shared/notes/peers.md). Nothing here passes or fails:
+shared machines are noisy, so read the figures as ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers import snapshot_template  # noqa: E402
+
+PEER = {
+    "name": "cookiecutter-flask",
+    "render": 0.8,
+    "install": 38.0,
+    "tests_wall": 4.5,
+    "tests_inside": 1.3,
+    "tests": 30,
+    "coverage": 83,
+    "green_uv": 13.0,
+    "green_readme": 43.0,
+}
+
+
+def timed(command: list[str], cwd: Path | None = None, **env: str) -> tuple[float, str]:
+    environment = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | env
+    started = time.perf_counter()
+    result = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, env=environment, check=False
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
+    return seconds, result.stdout + result.stderr
+
+
+def copy_command(template: Path, destination: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "copier",
+        "copy",
+        "--trust",
+        "--defaults",
+        "--vcs-ref=HEAD",
+        *extra,
+        str(template),
+        str(destination),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    runs = parser.parse_args().runs
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    template = snapshot_template(work / "template")
+    figures: dict[str, list[float]] = {}
+
+    def record(name: str, value: float) -> None:
+        figures.setdefault(name, []).append(value)
+
+    # Warm the package cache once, so every measured run starts alike.
+    timed(copy_command(template, work / "warm-up"))
+    bytecode_as_here = os.environ.get("PYTHONDONTWRITEBYTECODE")
+    for run in range(runs):
+        seconds, _ = timed(copy_command(template, work / f"copy-{run}", "--skip-tasks"))
+        record("copy", seconds)
+        project = work / f"green-{run}"
+        seconds, output = timed(copy_command(template, project))
+        if "post-generate: ready in" not in output:
+            sys.exit(f"run {run} did not end green:\n{output}")
+        record("green", seconds)
+        record("hook", float(re.search(r"ready in ([\d.]+) s", output).group(1)))
+        tests = int(re.search(r"ready in [\d.]+ s: (\d+) passed", output).group(1))
+        seconds, output = timed(
+            copy_command(template, work / f"green-bytecode-{run}"),
+            PYTHONDONTWRITEBYTECODE="",
+        )
+        record("green_bytecode", seconds)
+        seconds, output = timed(
+            [
+                str(project / ".venv/bin/python"),
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--cov",
+            ],
+            cwd=project,
+        )
+        record("tests_wall", seconds)
+        record("tests_inside", float(re.search(r"passed in ([\d.]+)s", output).group(1)))
+        coverage = float(re.search(r"Total coverage: ([\d.]+)%", output).group(1))
+
+    median = {name: statistics.median(values) for name, values in figures.items()}
+    print(
+        f"Medians over {runs} runs, warm package cache, Python "
+        f"{sys.version.split()[0]}, {os.cpu_count()} cores "
+        f"(PYTHONDONTWRITEBYTECODE={bytecode_as_here or 'unset'} here)\n"
+    )
+    rows = [
+        (
+            "copier copy, hook skipped",
+            f"{median['copy']:.2f} s",
+            f"{PEER['render']:.1f} s (render)",
+            "< 1 s",
+        ),
+        (
+            "time to green: copy + hook",
+            f"{median['green']:.1f} s",
+            f"{PEER['green_uv']:.0f} s with uv, {PEER['green_readme']:.0f} s by its README",
+            "< 10 s",
+        ),
+        (
+            "  of which the hook",
+            f"{median['hook']:.1f} s",
+            "none: nothing checks a new project",
+            "",
+        ),
+        ("time to green, bytecode written", f"{median['green_bytecode']:.1f} s", "", "< 10 s"),
+        (
+            "generated suite inside pytest",
+            f"{median['tests_inside']:.2f} s",
+            f"{PEER['tests_inside']:.1f} s",
+            "< 2 s",
+        ),
+        (
+            "generated suite, wall (with --cov)",
+            f"{median['tests_wall']:.2f} s",
+            f"{PEER['tests_wall']:.1f} s",
+            "",
+        ),
+        ("generated tests", str(tests), str(PEER["tests"]), ""),
+        (
+            "branch coverage of the package",
+            f"{coverage:.0f} %",
+            f"{PEER['coverage']} % (lines)",
+            ">= 95 %",
+        ),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    header = ("figure", "this template", PEER["name"], "target")
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+    for row in (header, tuple("-" * w for w in widths), *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    print("\nEvery run:", {name: [round(v, 2) for v in values] for name, values in figures.items()})
+
+
+if __name__ == "__main__":
+    main()
