@@ -47,7 +47,7 @@ class Report:
     steps: list[Step] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
-    def run(self, name: str, command: list[str], *, env: dict[str, str] | None = None) -> Step:
+    def run(self, name: str, command: list[str]) -> Step:
         step = Step(name, command)
         self.steps.append(step)
         print(f"post-generate: {name} ...", end=" ", flush=True)
@@ -56,7 +56,7 @@ class Report:
             result = subprocess.run(
                 command,
                 cwd=self.project,
-                env=env or child_environment(),
+                env=child_environment(),
                 capture_output=True,
                 text=True,
                 timeout=STEP_TIMEOUT,
@@ -74,6 +74,15 @@ class Report:
         if not step.ok:
             print(indent(tail(step.detail)), flush=True)
         return step
+
+    def run_in_order(self, steps: list[tuple[str, list[str]]]) -> bool:
+        """Run steps until one fails; the rest are skipped, so a retry includes them."""
+        for position, (name, command) in enumerate(steps):
+            if not self.run(name, command).ok:
+                for later_name, later_command in steps[position + 1 :]:
+                    self.skip(later_name, later_command, f"{name} failed")
+                return False
+        return True
 
     def skip(self, name: str, command: list[str], reason: str) -> None:
         self.steps.append(Step(name, command, detail=reason))
@@ -140,10 +149,10 @@ def inside_git_work_tree(project: Path) -> bool:
     return result.stdout.strip() == "true"
 
 
-def git_identity(project: Path, name: str, email: str) -> list[str]:
+def git_identity(project: Path, args: argparse.Namespace) -> list[str]:
     """`-c` options supplying the answers' author where git has no identity."""
     options = []
-    for key, fallback in (("user.name", name), ("user.email", email)):
+    for key, fallback in (("user.name", args.author_name), ("user.email", args.author_email)):
         result = subprocess.run(
             ["git", "config", key], cwd=project, capture_output=True, check=False
         )
@@ -153,32 +162,31 @@ def git_identity(project: Path, name: str, email: str) -> list[str]:
 
 
 def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
-    if shutil.which("git") is None:
-        report.skip("git repository", ["git", "init"], "git is not installed")
-        return
     if inside_git_work_tree(report.project):
         # A project generated inside an existing repository (a monorepo, or a
         # recopy) belongs to that repository: never nest a new one in it.
-        print("post-generate: git repository: already inside one, not committing", flush=True)
-        report.steps.append(Step("git repository", [], ok=True))
+        print("post-generate: already inside a git repository: not committing", flush=True)
         return
-    if not report.run("git init", ["git", "init", "--quiet"]).ok:
-        return
-    report.run("git add", ["git", "add", "--all"])
-    identity = git_identity(report.project, args.author_name, args.author_email)
-    report.run(
-        "first commit",
+    identity = git_identity(report.project, args) if shutil.which("git") else []
+    report.run_in_order(
         [
-            "git",
-            *identity,
-            "-c",
-            "commit.gpgsign=false",
-            "commit",
-            "--quiet",
-            "--no-verify",
-            "--message",
-            "Generate project from the Flask service template",
-        ],
+            ("git init", ["git", "init", "--quiet"]),
+            ("git add", ["git", "add", "--all"]),
+            (
+                "first commit",
+                [
+                    "git",
+                    *identity,
+                    "-c",
+                    "commit.gpgsign=false",
+                    "commit",
+                    "--quiet",
+                    "--no-verify",
+                    "--message",
+                    "Generate project from the Flask service template",
+                ],
+            ),
+        ]
     )
 
 

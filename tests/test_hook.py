@@ -5,11 +5,12 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import copier
 import pytest
-from helpers import ROOT, UV, clean_environment, git, snapshot_template
+from helpers import ROOT, UV, Project, clean_environment, git, snapshot_template
 
 HOOK = ROOT / "hooks" / "post_generate.py"
 
@@ -160,7 +161,7 @@ def test_project_inside_an_existing_repository_is_not_nested(
     git(monorepo, "init", "--quiet")
     destination = monorepo / "services" / "svc"
     result = copier_copy(template, destination)
-    assert "already inside one, not committing" in result.stdout
+    assert "already inside a git repository: not committing" in result.stdout
     assert not (destination / ".git").exists()
     assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
 
@@ -208,3 +209,27 @@ def test_update_does_not_run_the_hook(
     )
     assert "post-generate" not in capfd.readouterr().out
     assert not (destination / ".venv").exists()
+
+
+def test_missing_git_is_reported_and_the_rest_still_runs(
+    copy: Callable[..., Project], tmp_path: Path
+) -> None:
+    project = copy()
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    result = subprocess.run(
+        [sys.executable, str(HOOK)],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        env=clean_environment(PATH=str(empty)),
+        check=True,
+    )
+    output = result.stdout
+    assert "git init ... FAILED" in output
+    assert "git is not installed or not on PATH" in output
+    assert "first commit skipped: git init failed" in output
+    assert "tests ... ok" in output
+    assert "NOT GREEN" in output
+    assert retry_command(output).startswith(f"cd {project.path} && git init --quiet && git add")
+    assert not (project.path / ".git").exists()
