@@ -1,8 +1,8 @@
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import Project, render, snapshot_template
+from helpers import PostgresServer, Project, render, snapshot_template
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +26,12 @@ def default_project(template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """The project the default answers produce, installed with its dev dependencies."""
     destination = tmp_path_factory.mktemp("default") / "flask-service"
     return Project(render(template, destination)).install()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for this test session (one per xdist worker)."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+    server.remove()
