@@ -34,6 +34,11 @@ def expected_files(package: str, *, auth: bool, api: bool) -> set[str]:
         ".gitignore",
         "README.md",
         "pyproject.toml",
+        "gunicorn.conf.py",
+        "Dockerfile",
+        ".dockerignore",
+        "compose.yaml",
+        ".github/workflows/ci.yml",
         "migrations/README",
         "migrations/alembic.ini",
         "migrations/env.py",
@@ -142,6 +147,8 @@ def test_answers_file_records_every_question(copy: Callable[..., Project]) -> No
         "database": "sqlite",
         "auth": True,
         "api": True,
+        "docker": True,
+        "ci": "github",
     }
 
 
@@ -210,3 +217,17 @@ def test_app_name_is_an_exact_python_literal(copy: Callable[..., Project], name:
         text=True,
     )
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13", "3.14"])
+def test_python_version_sets_every_target(
+    copy: Callable[..., Project], python_version: str
+) -> None:
+    project = copy(python_version=python_version)
+    pyproject = tomllib.loads((project.path / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={python_version}"
+    assert pyproject["tool"]["ruff"]["target-version"] == f"py{python_version.replace('.', '')}"
+    assert pyproject["tool"]["mypy"]["python_version"] == python_version
+    for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
+        result = subprocess.run(command, cwd=project.path, capture_output=True, text=True)
+        assert result.returncode == 0, f"{command} for {python_version}:\n{result.stdout}"

@@ -1,0 +1,116 @@
+"""CI pipelines: valid against their published schemas (vendored in check-jsonschema,
+so offline), on the chosen Python, with PostgreSQL where chosen, and with commands
+that pass when run here in a generated project."""
+
+import subprocess
+from collections.abc import Callable
+
+import pytest
+import yaml
+from helpers import PostgresServer, Project
+
+PIPELINES = {
+    "github": (".github/workflows/ci.yml", "vendor.github-workflows"),
+    "gitlab": (".gitlab-ci.yml", "vendor.gitlab-ci"),
+}
+CHECKS = [
+    "ruff check .",
+    "ruff format --check .",
+    "mypy",
+    "pytest --cov",
+    "flask db upgrade",
+    "flask db check",
+]
+
+
+def commands(pipeline: dict, ci: str) -> list[str]:
+    """The pipeline's shell commands, in order."""
+    if ci == "github":
+        runs = [step["run"] for step in pipeline["jobs"]["test"]["steps"] if "run" in step]
+        return [line for run in runs for line in run.splitlines() if line.strip()]
+    return pipeline["test"]["script"]
+
+
+def job_environment(pipeline: dict, ci: str) -> dict[str, str]:
+    if ci == "github":
+        job = pipeline["jobs"]["test"]
+        env = dict(job.get("env", {}))
+        for step in job["steps"]:
+            env.update(step.get("env", {}))
+        return env
+    return dict(pipeline.get("variables", {}))
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("ci", list(PIPELINES))
+def test_pipeline_matches_its_schema_and_runs_every_check(
+    copy: Callable[..., Project], ci: str, database: str
+) -> None:
+    project = copy(ci=ci, database=database)
+    path, schema = PIPELINES[ci]
+    result = subprocess.run(
+        ["check-jsonschema", "--builtin-schema", schema, path],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    pipeline = yaml.safe_load((project.path / path).read_text())
+    steps = commands(pipeline, ci)
+    positions = [steps.index(check) for check in CHECKS]
+    assert positions == sorted(positions), steps
+    services = (
+        pipeline["jobs"]["test"].get("services", {})
+        if ci == "github"
+        else pipeline["test"].get("services", [])
+    )
+    assert bool(services) == (database == "postgresql")
+    if database == "postgresql":
+        assert job_environment(pipeline, ci)["TEST_DATABASE_URL"].startswith("postgresql+psycopg")
+
+
+@pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13", "3.14"])
+def test_pipelines_use_the_chosen_python(copy: Callable[..., Project], python_version: str) -> None:
+    github = copy("github", ci="github", python_version=python_version)
+    workflow = yaml.safe_load((github.path / PIPELINES["github"][0]).read_text())
+    setup = next(
+        s for s in workflow["jobs"]["test"]["steps"] if "setup-python" in s.get("uses", "")
+    )
+    assert setup["with"]["python-version"] == python_version
+    gitlab = copy("gitlab", ci="gitlab", python_version=python_version)
+    pipeline = yaml.safe_load((gitlab.path / PIPELINES["gitlab"][0]).read_text())
+    assert pipeline["default"]["image"] == f"python:{python_version}-slim"
+
+
+def test_no_pipeline_when_none_is_chosen(copy: Callable[..., Project]) -> None:
+    project = copy(ci="none")
+    assert not (project.path / ".github").exists()
+    assert not (project.path / ".gitlab-ci.yml").exists()
+    assert "## Continuous integration" not in (project.path / "README.md").read_text()
+
+
+@pytest.mark.parametrize(("ci", "database"), [("github", "sqlite"), ("gitlab", "postgresql")])
+def test_pipeline_commands_pass_here(
+    copy: Callable[..., Project], request: pytest.FixtureRequest, ci: str, database: str
+) -> None:
+    """Each command after the install, in the pipeline's environment, in order."""
+    project = copy(ci=ci, database=database).install()
+    pipeline = yaml.safe_load((project.path / PIPELINES[ci][0]).read_text())
+    env = job_environment(pipeline, ci)
+    if database == "postgresql":
+        # The pipeline's service host is this machine's throwaway server.
+        server: PostgresServer = request.getfixturevalue("postgres")
+        env["TEST_DATABASE_URL"] = server.create_database()
+    env["PATH"] = f"{project.path / '.venv' / 'bin'}:/usr/bin:/bin"
+    exports = [f"export {name}={value!r}" for name, value in env.items()]
+    steps = [command for command in commands(pipeline, ci) if "pip install" not in command]
+    # One shell, as a GitLab job's script runs; -x shows which command failed.
+    result = subprocess.run(
+        ["bash", "-exc", "\n".join([*exports, *steps])],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No new upgrade operations detected" in result.stdout + result.stderr
