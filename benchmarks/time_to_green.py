@@ -26,9 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from helpers import snapshot_template  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import ROOT, PostgresServer, snapshot_template
 
 PEER = {
     "name": "cookiecutter-flask",
@@ -73,44 +72,69 @@ def copy_command(template: Path, destination: Path, *extra: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    parser.add_argument("--skip-suite", action="store_true", help="don't time the template's tests")
+    options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     template = snapshot_template(work / "template")
+    postgres = PostgresServer().start()
     figures: dict[str, list[float]] = {}
 
     def record(name: str, value: float) -> None:
         figures.setdefault(name, []).append(value)
 
-    # Warm the package cache once, so every measured run starts alike.
-    timed(copy_command(template, work / "warm-up"))
-    bytecode_as_here = os.environ.get("PYTHONDONTWRITEBYTECODE")
-    for run in range(runs):
-        seconds, _ = timed(copy_command(template, work / f"copy-{run}", "--skip-tasks"))
-        record("copy", seconds)
-        project = work / f"green-{run}"
-        seconds, output = timed(copy_command(template, project))
+    def green(name: str, *extra: str, **env: str) -> tuple[float, str]:
+        seconds, output = timed(copy_command(template, work / name, *extra), **env)
         if "post-generate: ready in" not in output:
-            sys.exit(f"run {run} did not end green:\n{output}")
-        record("green", seconds)
-        record("hook", float(re.search(r"ready in ([\d.]+) s", output).group(1)))
-        tests = int(re.search(r"ready in [\d.]+ s: (\d+) passed", output).group(1))
-        seconds, output = timed(
-            copy_command(template, work / f"green-bytecode-{run}"),
-            PYTHONDONTWRITEBYTECODE="",
-        )
-        record("green_bytecode", seconds)
-        pytest = [str(project / ".venv/bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-        seconds, output = timed(pytest, cwd=project)
-        record("tests_wall", seconds)
-        record("tests_inside", float(re.search(r"passed in ([\d.]+)s", output).group(1)))
-        _, output = timed([*pytest, "--cov"], cwd=project)
-        coverage = float(re.search(r"Total coverage: ([\d.]+)%", output).group(1))
+            sys.exit(f"{name} did not end green:\n{output}")
+        return seconds, output
+
+    try:
+        # Warm the package cache once, so every measured run starts alike.
+        green("warm-up")
+        green("warm-up-postgresql", "--data", "database=postgresql")
+        for run in range(options.runs):
+            record("copy", timed(copy_command(template, work / f"copy-{run}", "--skip-tasks"))[0])
+            seconds, output = green(f"green-{run}")
+            record("green", seconds)
+            record("hook", float(re.search(r"ready in ([\d.]+) s", output).group(1)))
+            tests = int(re.search(r"ready in [\d.]+ s: (\d+) passed", output).group(1))
+            record("green_bytecode", green(f"green-bytecode-{run}", PYTHONDONTWRITEBYTECODE="")[0])
+            # The hook's tests run on the server TEST_DATABASE_URL names.
+            seconds, output = green(
+                f"green-postgresql-{run}",
+                "--data",
+                "database=postgresql",
+                TEST_DATABASE_URL=postgres.create_database(),
+            )
+            if "database: postgresql" not in output:
+                sys.exit(f"the PostgreSQL variant's tests did not run on PostgreSQL:\n{output}")
+            record("green_postgresql", seconds)
+            project = work / f"green-{run}"
+            pytest = [
+                str(project / ".venv/bin/python"),
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+            ]
+            seconds, output = timed(pytest, cwd=project)
+            record("tests_wall", seconds)
+            record("tests_inside", float(re.search(r"passed in ([\d.]+)s", output).group(1)))
+            _, output = timed([*pytest, "--cov"], cwd=project)
+            coverage = float(re.search(r"Total coverage: ([\d.]+)%", output).group(1))
+    finally:
+        postgres.stop()
+        postgres.remove()
+    suite = None
+    if not options.skip_suite:
+        suite, _ = timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=ROOT)
 
     median = {name: statistics.median(values) for name, values in figures.items()}
     print(
-        f"Medians over {runs} runs, warm package cache, Python "
+        f"Medians over {options.runs} runs, warm package cache, Python "
         f"{sys.version.split()[0]}, {os.cpu_count()} cores "
-        f"(PYTHONDONTWRITEBYTECODE={bytecode_as_here or 'unset'} here)\n"
+        f"(PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE') or 'unset'} here)\n"
     )
     rows = [
         (
@@ -133,6 +157,12 @@ def main() -> None:
         ),
         ("time to green, bytecode written", f"{median['green_bytecode']:.1f} s", "", "< 10 s"),
         (
+            "time to green, PostgreSQL variant",
+            f"{median['green_postgresql']:.1f} s",
+            "no PostgreSQL option",
+            "",
+        ),
+        (
             "generated suite inside pytest",
             f"{median['tests_inside']:.2f} s",
             f"{PEER['tests_inside']:.1f} s",
@@ -152,6 +182,15 @@ def main() -> None:
             ">= 95 %",
         ),
     ]
+    if suite is not None:
+        rows.append(
+            (
+                "template's own test suite (once)",
+                f"{suite:.0f} s",
+                "tests the default render only",
+                "< 15 min in CI",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     header = ("figure", "this template", PEER["name"], "target")
     widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]

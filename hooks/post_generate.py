@@ -248,9 +248,12 @@ def check(report: Report) -> str:
     """Run ruff and the tests; return the tests' summary line."""
     for name, command in CHECKS.items():
         step = report.run(name, command)
-    matches = [PYTEST_SUMMARY.match(line) for line in step.detail.splitlines()]
-    summaries = [match.group(1) for match in matches if match]
-    return summaries[-1] if summaries else "no test summary"
+    lines = step.detail.splitlines()
+    summaries = [match.group(1) for match in map(PYTEST_SUMMARY.match, lines) if match]
+    summary = summaries[-1] if summaries else "no test summary"
+    # The generated conftest.py names the database the tests ran on.
+    databases = [line for line in lines if line.startswith("database: ")]
+    return f"{summary} ({databases[-1]})" if databases else summary
 
 
 def summarize(report: Report, tests: str) -> None:

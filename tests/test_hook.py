@@ -10,15 +10,21 @@ from pathlib import Path
 
 import copier
 import pytest
-from helpers import ROOT, UV, Project, clean_environment, git, snapshot_template
+from helpers import ROOT, UV, PostgresServer, Project, clean_environment, git, snapshot_template
 
 HOOK = ROOT / "hooks" / "post_generate.py"
 
 
 def copier_copy(
-    template: Path, destination: Path, *, python: str = sys.executable, **env: str
+    template: Path,
+    destination: Path,
+    *,
+    python: str = sys.executable,
+    answers: dict[str, str] | None = None,
+    **env: str,
 ) -> subprocess.CompletedProcess[str]:
     """`copier copy` from the command line, as a user runs it, hook included."""
+    data = [f"--data={name}={value}" for name, value in (answers or {}).items()]
     result = subprocess.run(
         [
             python,
@@ -28,6 +34,7 @@ def copier_copy(
             "--trust",
             "--defaults",
             "--vcs-ref=HEAD",
+            *data,
             str(template),
             str(destination),
         ],
@@ -56,7 +63,10 @@ def retry_command(output: str) -> str:
 def test_copy_ends_green_and_committed(template: Path, tmp_path: Path) -> None:
     destination = tmp_path / "svc"
     result = copier_copy(template, destination, **isolated_git(tmp_path))
-    assert re.search(r"post-generate: ready in [\d.]+ s: \d+ passed", result.stdout)
+    assert re.search(
+        r"post-generate: ready in [\d.]+ s: \d+ passed \(database: in-memory SQLite",
+        result.stdout,
+    )
     assert (destination / ".venv" / "bin" / "python").exists()
     assert git(destination, "log", "--format=%an <%ae>|%s").splitlines() == [
         "Your Name <you@example.com>|Generate project from the Flask service template"
@@ -233,3 +243,17 @@ def test_missing_git_is_reported_and_the_rest_still_runs(
     assert "NOT GREEN" in output
     assert retry_command(output).startswith(f"cd {project.path} && git init --quiet && git add")
     assert not (project.path / ".git").exists()
+
+
+def test_postgresql_variant_is_proven_on_the_server_test_database_url_names(
+    template: Path, tmp_path: Path, postgres: PostgresServer
+) -> None:
+    result = copier_copy(
+        template,
+        tmp_path / "svc",
+        answers={"database": "postgresql"},
+        TEST_DATABASE_URL=postgres.create_database(),
+    )
+    assert re.search(
+        r"ready in [\d.]+ s: \d+ passed \(database: postgresql\+psycopg://", result.stdout
+    ), result.stdout
