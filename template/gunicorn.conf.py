@@ -8,7 +8,8 @@ import multiprocessing
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-# Access log lines go to stdout, where container platforms collect them.
-accesslog = "-"
+# The app itself writes the access log to stdout, one line per request with its
+# request id (JSON in production); gunicorn's own would repeat every line.
+accesslog = None
 # On SIGTERM, give in-flight requests this long to finish.
 graceful_timeout = 30

@@ -2,21 +2,25 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+USERNAME_HINT = "Use letters, digits, dots, hyphens and underscores only."
+USERNAME_LENGTH = (3, 80)
+# The upper bound keeps a huge password from costing a huge hash.
+PASSWORD_LENGTH = (8, 128)
+
 
 class RegisterForm(FlaskForm):
     username = StringField(
         "Username",
         validators=[
             DataRequired(),
-            Length(min=3, max=80),
-            Regexp(
-                r"^[A-Za-z0-9_.-]+$",
-                message="Use letters, digits, dots, hyphens and underscores only.",
-            ),
+            Length(*USERNAME_LENGTH),
+            Regexp(USERNAME_PATTERN, message=USERNAME_HINT),
         ],
     )
-    # The upper bound keeps a huge password from costing a huge hash.
-    password = PasswordField("Password", validators=[DataRequired(), Length(8, 128)])
+    password = PasswordField(
+        "Password", validators=[DataRequired(), Length(*PASSWORD_LENGTH)]
+    )
     confirm = PasswordField(
         "Repeat password",
         validators=[DataRequired(), EqualTo("password", "The passwords differ.")],

@@ -1,9 +1,17 @@
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from ..extensions import db
+from ..extensions import db, limiter
 from ..models import User, authenticate
 from .forms import LoginForm, RegisterForm
 from .redirects import is_safe_redirect
@@ -11,7 +19,12 @@ from .redirects import is_safe_redirect
 bp = Blueprint("auth", __name__)
 
 
+def login_rate_limit() -> str:
+    return str(current_app.config["LOGIN_RATE_LIMIT"])
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(login_rate_limit, methods=["POST"])
 def register() -> Response | str:
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
@@ -24,15 +37,16 @@ def register() -> Response | str:
         try:
             db.session.commit()
         except IntegrityError:
+            # Taken: answered exactly like a success, so that registering
+            # cannot be used to learn which usernames exist.
             db.session.rollback()
-            flash("That username is taken.", "error")
-        else:
-            flash("Your account is ready. Please log in.", "success")
-            return redirect(url_for("auth.login"))
+        flash("If that username was free, your account is ready: log in.", "info")
+        return redirect(url_for("auth.login"))
     return render_template("auth/register.html", form=form)
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_rate_limit, methods=["POST"])
 def login() -> Response | str:
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
