@@ -1,0 +1,96 @@
+"""A bounded HTTP load generator, run as its own process so it never shares a GIL
+with the server it measures.
+
+    python tests/load.py URL --requests 3000 --concurrency 50 [--seconds 60]
+
+Sends GET requests over fresh connections (one request each, as gunicorn's sync
+workers serve them) from `concurrency` clients until `requests` have been sent
+or `seconds` have passed, then prints one JSON object: counts by status, errors
+by kind, requests per second and latency percentiles in milliseconds. Loopback
+targets only: it refuses any other host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections import Counter
+from urllib.parse import urlsplit
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+async def one_request(host: str, port: int, path: str) -> int:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        status_line = await reader.readline()
+        if not status_line:
+            raise ConnectionResetError("connection closed before a response")
+        await reader.read()  # the rest, until the server closes
+        return int(status_line.split()[1])
+    finally:
+        writer.close()
+
+
+async def run(url: str, total: int, concurrency: int, seconds: float) -> dict[str, object]:
+    parts = urlsplit(url)
+    if parts.hostname not in LOOPBACK:
+        raise SystemExit(f"refusing to load {parts.hostname}: loopback addresses only")
+    host, port, path = parts.hostname, parts.port or 80, parts.path or "/"
+    statuses: Counter[int] = Counter()
+    errors: Counter[str] = Counter()
+    latencies: list[float] = []
+    sent = 0
+    deadline = time.monotonic() + seconds
+
+    async def client() -> None:
+        nonlocal sent
+        while sent < total and time.monotonic() < deadline:
+            sent += 1
+            started = time.perf_counter()
+            try:
+                status = await asyncio.wait_for(one_request(host, port, path), timeout=10)
+            except (TimeoutError, OSError, ValueError, IndexError) as error:
+                errors[type(error).__name__] += 1
+            else:
+                statuses[status] += 1
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def percentile(fraction: float) -> float | None:
+        if not latencies:
+            return None
+        return round(latencies[min(len(latencies) - 1, int(fraction * len(latencies)))], 2)
+
+    return {
+        "sent": sent,
+        "statuses": {str(code): count for code, count in sorted(statuses.items())},
+        "errors": dict(errors),
+        "seconds": round(elapsed, 3),
+        "requests_per_second": round(sum(statuses.values()) / elapsed, 1),
+        "p50_ms": percentile(0.50),
+        "p99_ms": percentile(0.99),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    options = parser.parse_args()
+    result = asyncio.run(run(options.url, options.requests, options.concurrency, options.seconds))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The generated pages in a real browser: Debian's Chromium driven by Playwright,
+against the service under gunicorn with its production config. Nothing is
+downloaded: Playwright launches /usr/bin/chromium.
+
+Set SCREENSHOTS=docs/screenshots to keep the screenshots the README shows.
+"""
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, Project, gunicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Records every CSP violation the page reports, before any page script runs.
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError("Chromium is not installed: `apt-get install chromium` (CI does this)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            # Root needs --no-sandbox; the rest keep Chromium off the network.
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1100, "height": 760})
+    page = context.new_page()
+    page.add_init_script(CSP_LISTENER)
+    page.console_messages: list[str] = []  # type: ignore[misc]
+    page.on("console", lambda message: page.console_messages.append(message.text))
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def production(default_project: Project, tmp_path: Path) -> dict[str, str]:
+    """Production settings with a freshly migrated database, as a deploy leaves them."""
+    env = {
+        "APP_ENV": "production",
+        "SECRET_KEY": "b" * 64,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/production.sqlite",
+    }
+    default_project.run("flask", "db", "upgrade", env=env)
+    return env
+
+
+def screenshots_folder(tmp_path: Path) -> Path:
+    folder = Path(os.environ["SCREENSHOTS"]) if "SCREENSHOTS" in os.environ else tmp_path
+    folder = folder if folder.is_absolute() else ROOT / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def localhost(base: str) -> str:
+    """Browsers keep the production config's Secure cookies over plain HTTP
+    only for localhost, which they treat as a secure context."""
+    return base.replace("127.0.0.1", "localhost")
+
+
+def assert_no_csp_violation(page: Page) -> None:
+    assert page.evaluate("window.__cspViolations") == []
+    reported = [text for text in page.console_messages if "Content Security Policy" in text]
+    assert reported == []
+
+
+def test_register_log_in_reach_account_log_out(
+    default_project: Project, production: dict[str, str], page: Page, tmp_path: Path
+) -> None:
+    shots = screenshots_folder(tmp_path)
+    with gunicorn(default_project, production) as base:
+        base = localhost(base)
+        page.goto(f"{base}/")
+        assert page.title() == "Home · Flask Service"
+        # The stylesheet loaded under the policy: the layout is styled.
+        assert page.eval_on_selector("body", "b => getComputedStyle(b).display") == "flex"
+        page.screenshot(path=shots / "home.png")
+        assert_no_csp_violation(page)
+
+        page.click("text=Create an account")
+        page.fill("input[name=username]", "ada")
+        page.fill("input[name=password]", "correct horse battery")
+        page.fill("input[name=confirm]", "correct horse battery")
+        page.screenshot(path=shots / "register.png")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/auth/login")
+        assert "your account is ready" in page.inner_text(".flash")
+
+        page.fill("input[name=username]", "ada")
+        page.fill("input[name=password]", "correct horse battery")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/")
+        page.click("nav >> text=ada")
+        page.wait_for_url(f"{base}/auth/account")
+        assert page.inner_text("h1") == "ada"
+        page.screenshot(path=shots / "account.png")
+        assert_no_csp_violation(page)
+
+        page.click("text=Log out")
+        page.wait_for_url(f"{base}/")
+        assert "You have been logged out." in page.inner_text(".flash")
+        page.goto(f"{base}/auth/account")
+        assert page.url.startswith(f"{base}/auth/login?next=")
+        assert_no_csp_violation(page)
+
+
+def test_a_wrong_password_is_refused_in_the_browser(
+    default_project: Project, production: dict[str, str], page: Page
+) -> None:
+    with gunicorn(default_project, production) as base:
+        page.goto(f"{localhost(base)}/auth/login")
+        page.fill("input[name=username]", "nobody")
+        page.fill("input[name=password]", "wrong password")
+        page.click("button[type=submit]")
+        assert "Invalid username or password." in page.inner_text(".flash")
+        assert_no_csp_violation(page)
