@@ -358,9 +358,10 @@ def summarize_update(report: Report, tests: str, conflicts: list[str]) -> None:
         for path in conflicts:
             print(f"    {path}")
         print(
-            "post-update: in each file keep what you need between `<<<<<<< before updating`"
-            " and `>>>>>>> after updating` and remove the markers; apply each .rej file by"
-            f" hand and delete it. Then check with:\n    cd {where} && {retry}"
+            "post-update: in each file keep what you need and remove the markers"
+            " (<<<<<<< before updating, =======, >>>>>>> after updating);\n"
+            "post-update: apply each .rej file by hand, then delete it. Then check with:\n"
+            f"    cd {where} && {retry}"
         )
         return
     if not failed:
