@@ -12,8 +12,8 @@ exit status stays 0. Skip the whole hook with `copier copy --skip-tasks`.
 With `--update` it checks a project after `copier update` instead (a `_migrations`
 entry runs it in the real project once Copier has merged the new release): it
 lists the files left with conflict markers or `.rej` files and stops there, or
-else re-installs `.venv` and runs ruff and the tests. It never commits, and it
-writes nothing outside `.venv`.
+else re-installs `.venv` and runs ruff and the tests. It never commits and never
+changes a project file: it installs into `.venv` only.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ TEAM_FILE = ROOT / "examples" / "team.yml"
 CONFIG_TEMPLATE = "template/src/{{package_name}}/config.py.jinja"
 
 
-def copier(*arguments: str, cwd: Path | None = None) -> None:
+def run_copier(*arguments: str, cwd: Path | None = None) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "copier", *arguments],
         cwd=cwd,
@@ -53,7 +53,7 @@ def test_a_service_started_from_team_answers_keeps_them_through_updates(
     project = tmp_path / "billing-service"
     team = yaml.safe_load(TEAM_FILE.read_text())
 
-    copier(
+    run_copier(
         "copy",
         "--trust",
         "--defaults",
@@ -82,7 +82,7 @@ def test_a_service_started_from_team_answers_keeps_them_through_updates(
         "MAX_CONTENT_LENGTH = 2 * 1024 * 1024\n",
     )
     newer = repo.release(next_version(development_version()))
-    copier("update", "--trust", "--defaults", "--skip-tasks", cwd=project)
+    run_copier("update", "--trust", "--defaults", "--skip-tasks", cwd=project)
 
     updated = answers(project)
     assert updated["_commit"] == newer
@@ -96,7 +96,7 @@ def test_a_pinned_release_is_where_an_update_goes(
 ) -> None:
     repo, current = template_repo
     project = tmp_path / "svc"
-    copier(
+    run_copier(
         "copy",
         "--trust",
         "--defaults",
@@ -119,7 +119,9 @@ def test_a_pinned_release_is_where_an_update_goes(
     )
     repo.release(next_version(pinned.removeprefix("v")))
 
-    copier("update", "--trust", "--defaults", "--skip-tasks", f"--vcs-ref={pinned}", cwd=project)
+    run_copier(
+        "update", "--trust", "--defaults", "--skip-tasks", f"--vcs-ref={pinned}", cwd=project
+    )
 
     assert answers(project)["_commit"] == pinned
     assert (
