@@ -8,6 +8,12 @@ with its dev dependencies, then runs ruff and the test suite.
 It never makes the copy fail: Copier deletes a freshly generated project when a
 task fails, so each failure is reported with the command that retries it and the
 exit status stays 0. Skip the whole hook with `copier copy --skip-tasks`.
+
+With `--update` it checks a project after `copier update` instead (a `_migrations`
+entry runs it in the real project once Copier has merged the new release): it
+lists the files left with conflict markers or `.rej` files and stops there, or
+else re-installs `.venv` and runs ruff and the tests. It never commits and never
+changes a project file: it installs into `.venv` only.
 """
 
 from __future__ import annotations
@@ -46,11 +52,12 @@ class Report:
     project: Path
     steps: list[Step] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    label: str = "post-generate"
 
     def run(self, name: str, command: list[str]) -> Step:
         step = Step(name, command)
         self.steps.append(step)
-        print(f"post-generate: {name} ...", end=" ", flush=True)
+        print(f"{self.label}: {name} ...", end=" ", flush=True)
         begun = time.perf_counter()
         try:
             result = subprocess.run(
@@ -86,7 +93,7 @@ class Report:
 
     def skip(self, name: str, command: list[str], reason: str) -> None:
         self.steps.append(Step(name, command, detail=reason))
-        print(f"post-generate: {name} skipped: {reason}", flush=True)
+        print(f"{self.label}: {name} skipped: {reason}", flush=True)
 
     def failed(self) -> list[Step]:
         return [step for step in self.steps if not step.ok]
@@ -272,17 +279,144 @@ def summarize(report: Report, tests: str) -> None:
     print(f"post-generate: fix the cause above, then retry with:\n    cd {where} && {retry}")
 
 
+# After `copier update`: the same install and checks, never a commit.
+
+# A line opening or closing a conflict, as git and Copier write them
+# ("<<<<<<< before updating" ... ">>>>>>> after updating").
+CONFLICT_MARKER = re.compile(rb"^(<{7}|>{7})( |\r?$)", re.MULTILINE)
+
+
+def git_paths(project: Path, *options: str) -> list[str] | None:
+    """What `git ls-files` lists under the project, or None without a usable git."""
+    try:
+        result = subprocess.run(
+            ["git", "ls-files", "-z", *options], cwd=project, capture_output=True, check=False
+        )
+    except FileNotFoundError:
+        return None
+    if result.returncode != 0:
+        return None
+    # A conflicted file is listed once per merge stage.
+    return sorted({path for path in os.fsdecode(result.stdout).split("\0") if path})
+
+
+def walked_paths(project: Path) -> list[str]:
+    found = []
+    for folder, subfolders, files in os.walk(project):
+        subfolders[:] = [name for name in subfolders if name not in {".git", VENV}]
+        found += [Path(folder, name).relative_to(project).as_posix() for name in files]
+    return sorted(found)
+
+
+def find_conflicts(project: Path) -> list[str]:
+    """Files the update left with conflict markers, and its `.rej` files."""
+    listed = git_paths(project, "--cached", "--others", "--exclude-standard")
+    # `.rej` files count even where the project's .gitignore hides them.
+    rejects = git_paths(project, "--others", "--", "*.rej")
+    if listed is None or rejects is None:
+        listed, rejects = walked_paths(project), []
+    conflicts = set(rejects) | {path for path in listed if path.endswith(".rej")}
+    for relative in listed:
+        path = project / relative
+        if relative in conflicts or not path.is_file():
+            continue
+        try:
+            content = path.read_bytes()
+        except OSError:
+            continue
+        if b"\0" not in content[:8192] and CONFLICT_MARKER.search(content):
+            conflicts.add(relative)
+    return sorted(conflicts)
+
+
+def planned_install(project: Path, args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """The steps `install` would run here, to name in a command for later."""
+    uv = find_uv()
+    steps = []
+    if not (project / VENV_PYTHON).exists():
+        if uv:
+            create = [uv, "venv", "--quiet", "--seed", "--python", args.python_version, VENV]
+            steps.append(("create .venv (uv)", create))
+        else:
+            create = [f"python{args.python_version}", "-m", "venv", VENV]
+            steps.append(("create .venv (venv)", create))
+    if uv:
+        install_command = [uv, "pip", "install", "--quiet", "--python", VENV_PYTHON, "-e", ".[dev]"]
+        steps.append(("install with dev dependencies (uv)", install_command))
+    else:
+        install_command = [VENV_PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[dev]"]
+        steps.append(("install with dev dependencies (pip)", install_command))
+    return steps
+
+
+def summarize_update(report: Report, tests: str, conflicts: list[str]) -> None:
+    seconds = time.perf_counter() - report.started
+    where = shlex.quote(str(report.project))
+    failed = report.failed()
+    retry = " && ".join(shlex.join(step.command) for step in failed if step.command)
+    if conflicts:
+        print(
+            f"post-update: CONFLICTS in {len(conflicts)} file(s); nothing was installed or tested:"
+        )
+        for path in conflicts:
+            print(f"    {path}")
+        print(
+            "post-update: in each file keep what you need and remove the markers"
+            " (<<<<<<< before updating, =======, >>>>>>> after updating);\n"
+            "post-update: apply each .rej file by hand, then delete it. Then check with:\n"
+            f"    cd {where} && {retry}"
+        )
+        return
+    if not failed:
+        print(f"post-update: GREEN in {seconds:.1f} s: {tests}, ruff clean.")
+        print("post-update: review the update with `git status` and `git diff`, then commit it.")
+        return
+    print(f"post-update: NOT GREEN after {seconds:.1f} s; the update is in {where}, uncommitted.")
+    for step in failed:
+        print(f"post-update:   failed: {step.name}")
+    print(f"post-update: fix the cause above, then retry with:\n    cd {where} && {retry}")
+
+
+def check_after_update(project: Path, args: argparse.Namespace) -> None:
+    if not (project / ANSWERS_FILE).is_file():
+        print(f"post-update: no {ANSWERS_FILE} in {project}: nothing to check")
+        return
+    print(f"post-update: checking {project}", flush=True)
+    report = Report(project, label="post-update")
+    conflicts = find_conflicts(project)
+    if conflicts:
+        # Installing or testing half-merged files proves nothing and may fail
+        # confusingly: list the conflicts and how to check once they are resolved.
+        for name, command in [*planned_install(project, args), *CHECKS.items()]:
+            report.steps.append(Step(name, command, detail="unresolved conflicts"))
+        summarize_update(report, "", conflicts)
+        return
+    tests = ""
+    if install(report, args):
+        tests = check(report)
+    else:
+        for name, command in CHECKS.items():
+            report.skip(name, command, "the install failed")
+    summarize_update(report, tests, [])
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--author-name", default="Flask Service Template")
     parser.add_argument("--author-email", default="template@example.invalid")
     parser.add_argument("--python-version", default="3.11")
+    parser.add_argument(
+        "--update", action="store_true", help="check the project after `copier update`"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
     project = Path.cwd()
+    if args.update:
+        check_after_update(project, args)
+        return 0
     operation = os.environ.get("COPIER_OPERATION", "copy")
     if operation != "copy" or not (project / ANSWERS_FILE).is_file():
         # During `copier update` Copier also runs tasks in throwaway copies;

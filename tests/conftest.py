@@ -2,7 +2,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import PostgresServer, Project, render, snapshot_template
+from helpers import (
+    PostgresServer,
+    Project,
+    TemplateRepo,
+    development_version,
+    release_history,
+    render,
+    snapshot_template,
+)
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +43,18 @@ def postgres() -> Iterator[PostgresServer]:
     yield server
     server.stop()
     server.remove()
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> tuple[TemplateRepo, str]:
+    """The working tree's template in its own repository, tagged as the release in
+    development; tests change it and tag newer releases."""
+    repo = TemplateRepo.create(tmp_path / "template-repo")
+    return repo, repo.release(development_version())
+
+
+@pytest.fixture(scope="session")
+def releases_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[TemplateRepo, str, str]:
+    """The latest release, then the working tree as the next release, and both tags.
+    Shared: tests must not change it."""
+    return release_history(tmp_path_factory.mktemp("releases") / "template-repo")

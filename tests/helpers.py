@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import tempfile
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -331,3 +335,190 @@ class PostgresServer:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# Release histories: real git repositories of the template with tagged versions,
+# built in temporary folders so tests never depend on this clone's own tags.
+
+RELEASES = ROOT / "releases.toml"
+RELEASE_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    assert RELEASE_VERSION.match(version), f"{version} is not a release version X.Y.Z"
+    return tuple(int(part) for part in version.split("."))
+
+
+def releases() -> dict[str, str]:
+    """Every release, oldest first, and the commit of this repository it was tagged on."""
+    recorded = tomllib.loads(RELEASES.read_text())
+    return dict(sorted(recorded.items(), key=lambda item: version_key(item[0])))
+
+
+def latest_release() -> str:
+    return list(releases())[-1]
+
+
+def development_version() -> str:
+    """The version the working tree becomes when released (pyproject.toml)."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    if version_key(version) > version_key(latest_release()):
+        return version
+    # Just after a release, before the version is bumped: still newer than it.
+    return next_version(latest_release())
+
+
+def next_version(version: str) -> str:
+    major, minor, patch = version_key(version)
+    return f"{major}.{minor}.{patch + 1}"
+
+
+def copy_template_parts(source: Path, destination: Path) -> None:
+    """Replace the template parts in ``destination`` with those in ``source``."""
+    for part in TEMPLATE_PARTS:
+        target = destination / part
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        if (source / part).is_dir():
+            shutil.copytree(source / part, target, ignore=shutil.ignore_patterns("__pycache__"))
+        elif (source / part).exists():
+            shutil.copy2(source / part, target)
+
+
+def export_release(version: str, destination: Path) -> Path:
+    """The template parts as released in ``version``, read from this repository's history."""
+    commit = releases()[version]
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit], cwd=ROOT, capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        raise RuntimeError(
+            f"release {version} is commit {commit} (releases.toml), which this clone lacks: "
+            f"{archive.stderr.decode().strip()}. Shallow clones need `git fetch --unshallow`."
+        )
+    destination.mkdir(parents=True)
+    # Python 3.11.4 and later can refuse archive members that escape the folder.
+    safety = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        parts = [
+            member for member in tar.getmembers() if member.name.split("/")[0] in TEMPLATE_PARTS
+        ]
+        tar.extractall(destination, members=parts, **safety)
+    return destination
+
+
+@dataclass
+class TemplateRepo:
+    """A template's own git repository, in which tests make and tag releases."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, path: Path, parts_from: Path = ROOT) -> TemplateRepo:
+        """A repository holding the template parts of ``parts_from``, not yet committed."""
+        path.mkdir(parents=True, exist_ok=True)
+        git(path, "init", "--quiet")
+        copy_template_parts(parts_from, path)
+        return cls(path)
+
+    def release(self, version: str) -> str:
+        """Commit whatever changed and tag it ``v<version>``; return the tag."""
+        git(self.path, "add", "--all")
+        if git(self.path, "status", "--porcelain"):
+            git(self.path, "commit", "--quiet", "--message", f"Release {version}")
+        tag = f"v{version}"
+        git(self.path, "tag", tag)
+        return tag
+
+    def replace(self, relative: str, old: str, new: str) -> None:
+        """Edit a template file; ``old`` must occur in it exactly once."""
+        path = self.path / relative
+        text = path.read_text()
+        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {relative}"
+        path.write_text(text.replace(old, new))
+
+
+def release_history(destination: Path) -> tuple[TemplateRepo, str, str]:
+    """The latest release, then the working tree as the release in development.
+
+    Returns the repository and both tags.
+    """
+    released = export_release(latest_release(), destination.parent / f"{destination.name}-export")
+    repo = TemplateRepo.create(destination, parts_from=released)
+    previous = repo.release(latest_release())
+    copy_template_parts(ROOT, destination)
+    return repo, previous, repo.release(development_version())
+
+
+def generate(
+    template: Path,
+    destination: Path,
+    answers: Mapping[str, object] | None = None,
+    *,
+    vcs_ref: str = "HEAD",
+) -> Project:
+    """A project as the hook leaves it, minus .venv: rendered and committed."""
+    copier.run_copy(
+        str(template),
+        destination,
+        data=dict(answers or {}),
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref=vcs_ref,
+        skip_tasks=True,
+    )
+    commit_all(destination, "Generate project from the Flask service template")
+    return Project(destination)
+
+
+def commit_all(project: Path, message: str) -> None:
+    if not (project / ".git").exists():
+        git(project, "init", "--quiet")
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--message", message)
+
+
+def update(project: Project, *, skip_tasks: bool = True, **options: object) -> None:
+    """`copier update` of the project, as a user runs it (``--trust --defaults``)."""
+    copier.run_update(
+        project.path,
+        defaults=True,
+        overwrite=True,
+        unsafe=True,
+        quiet=True,
+        skip_tasks=skip_tasks,
+        **options,
+    )
+
+
+CONFLICT_LINE = re.compile(r"^(<{7}|={7}|>{7})( |$)", re.MULTILINE)
+
+
+def conflicts(project: Project) -> list[str]:
+    """Files with conflict markers, and .rej files, anywhere in the project."""
+    found = []
+    for path, text in project.text_files().items():
+        if path.suffix == ".rej" or CONFLICT_LINE.search(text):
+            found.append(str(path))
+    return found
+
+
+def empty_folders(project: Project) -> list[str]:
+    """Folders left empty, as an update that removes a package could leave them."""
+    return sorted(
+        str(path.relative_to(project.path))
+        for path in project.path.rglob("*")
+        if path.is_dir() and ".git" not in path.parts and not any(path.iterdir())
+    )
+
+
+def assert_green(project: Project) -> None:
+    """Install the project into its .venv and pass ruff and its own test suite."""
+    project.install()
+    project.run("ruff", "check", ".")
+    project.run("ruff", "format", "--check", ".")
+    result = project.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    assert " passed" in result.stdout, result.stdout

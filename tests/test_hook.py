@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import copier
-import pytest
 from helpers import ROOT, UV, PostgresServer, Project, clean_environment, git, snapshot_template
 
 HOOK = ROOT / "hooks" / "post_generate.py"
@@ -189,36 +188,6 @@ def test_hook_does_nothing_outside_a_copy(tmp_path: Path) -> None:
     )
     assert "nothing to do for update" in result.stdout
     assert sorted(path.name for path in tmp_path.iterdir()) == [".copier-answers.yml"]
-
-
-def test_update_does_not_run_the_hook(
-    template: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
-    destination = tmp_path / "svc"
-    copier.run_copy(
-        str(template),
-        destination,
-        defaults=True,
-        unsafe=True,
-        quiet=True,
-        vcs_ref="HEAD",
-        skip_tasks=True,
-    )
-    git(destination, "init", "--quiet")
-    git(destination, "add", "--all")
-    git(destination, "commit", "--quiet", "--message", "Generated")
-    capfd.readouterr()
-    copier.run_update(
-        destination,
-        defaults=True,
-        overwrite=True,
-        unsafe=True,
-        quiet=True,
-        vcs_ref="HEAD",
-        skip_tasks=False,
-    )
-    assert "post-generate" not in capfd.readouterr().out
-    assert not (destination / ".venv").exists()
 
 
 def test_missing_git_is_reported_and_the_rest_still_runs(

@@ -1,5 +1,3 @@
-"""Liveness check for load balancers and orchestrators."""
-
 from flask import Blueprint
 
 bp = Blueprint("health", __name__)

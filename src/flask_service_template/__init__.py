@@ -1,0 +1,1 @@
+"""Tooling that ships with the Flask service template (see README.md)."""

@@ -1,0 +1,116 @@
+"""`_migrations`: a release that moves generated files carries projects across.
+
+Release 0.2.0 turned `health.py` into the `health/` package; its migration merges
+a project's own edits of `health.py` into `health/routes.py`. (An unedited
+project is covered by the every-combination test in test_update.py: it ends
+identical to a new one.)
+"""
+
+from pathlib import Path
+
+import pytest
+from helpers import (
+    Project,
+    TemplateRepo,
+    assert_green,
+    commit_all,
+    conflicts,
+    development_version,
+    generate,
+    next_version,
+    render,
+    update,
+)
+
+HEALTH = "src/flask_service/health.py"
+ROUTES = "src/flask_service/health/routes.py"
+READY_ROUTE = (
+    '\n\n@bp.get("/health/ready")\ndef ready() -> dict[str, str]:\n    return {"status": "ready"}\n'
+)
+READY_TEST = (
+    "from flask.testing import FlaskClient\n\n\n"
+    "def test_ready(client: FlaskClient) -> None:\n"
+    '    assert client.get("/health/ready").json == {"status": "ready"}\n'
+)
+
+
+def at_latest_release(releases_repo: tuple[TemplateRepo, str, str], folder: Path) -> Project:
+    repo, previous, _ = releases_repo
+    project = generate(repo.path, folder, vcs_ref=previous)
+    assert (project.path / HEALTH).is_file(), "the latest release should still have health.py"
+    return project
+
+
+def test_edits_of_health_py_are_carried_into_the_health_package(
+    releases_repo: tuple[TemplateRepo, str, str],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    project = at_latest_release(releases_repo, tmp_path / "svc")
+    with (project.path / HEALTH).open("a") as health:
+        health.write(READY_ROUTE)
+    (project.path / "tests" / "test_ready.py").write_text(READY_TEST)
+    commit_all(project.path, "Readiness route")
+    capfd.readouterr()
+
+    update(project)
+
+    assert "migrate to 0.2.0: your edits of src/flask_service/health.py are merged into" in (
+        capfd.readouterr().out
+    )
+    assert not (project.path / HEALTH).exists()
+    fresh = render(releases_repo[0].path, tmp_path / "fresh")
+    # The release's own change (the docstring moved to __init__.py) and the
+    # user's route, together.
+    assert (project.path / ROUTES).read_text() == (fresh / ROUTES).read_text() + READY_ROUTE
+    assert conflicts(project) == []
+    assert_green(project)
+
+
+def test_an_edit_the_release_also_changed_conflicts_and_is_reported(
+    releases_repo: tuple[TemplateRepo, str, str],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    project = at_latest_release(releases_repo, tmp_path / "svc")
+    health = project.path / HEALTH
+    mine = '"""Liveness check for the Kubernetes probes of the billing cluster."""\n'
+    health.write_text(
+        health.read_text().replace(
+            '"""Liveness check for load balancers and orchestrators."""\n', mine
+        )
+    )
+    commit_all(project.path, "Say who probes us")
+    capfd.readouterr()
+
+    update(project, skip_tasks=False)
+
+    output = capfd.readouterr().out
+    assert "your edits of src/flask_service/health.py are in" in output
+    assert "WITH CONFLICTS" in output
+    routes = (project.path / ROUTES).read_text()
+    # 0.2.0 moved the docstring out of this module; the user's edit of it is kept.
+    assert routes.startswith(f"<<<<<<< before updating\n{mine}\n=======\n>>>>>>> after updating\n")
+    assert conflicts(project) == [ROUTES]
+    assert f"CONFLICTS in 1 file(s); nothing was installed or tested:\n    {ROUTES}\n" in output
+
+
+def test_the_migration_runs_only_for_updates_across_its_release(
+    template_repo: tuple[TemplateRepo, str],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    with (project.path / "src/flask_service/health/routes.py").open("a") as routes:
+        routes.write(READY_ROUTE)
+    commit_all(project.path, "Readiness route")
+    repo.replace("template/.gitignore", "# Tools\n", "# Tools\n.tox/\n")
+    repo.release(next_version(development_version()))
+    capfd.readouterr()
+
+    update(project)
+
+    assert "migrate to" not in capfd.readouterr().out
+    assert (project.path / ROUTES).read_text().endswith(READY_ROUTE)
+    assert not (project.path / HEALTH).exists()

@@ -1,0 +1,107 @@
+"""Release hygiene: what `copier update` relies on stays true from release to release."""
+
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+import copier
+import yaml
+from helpers import (
+    ROOT,
+    UV,
+    TemplateRepo,
+    clean_environment,
+    commit_all,
+    releases,
+    version_key,
+)
+from test_migrations import READY_ROUTE
+
+COPIER_YML = yaml.safe_load((ROOT / "copier.yml").read_text())
+MINIMUM_COPIER = COPIER_YML["_min_copier_version"]
+# The release in development, or the latest one just after it is tagged.
+PACKAGE_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def test_every_question_has_a_default() -> None:
+    """A question without one makes `copier update --defaults` stop for every project."""
+    questions = {key: spec for key, spec in COPIER_YML.items() if not key.startswith("_")}
+    assert [key for key, spec in questions.items() if "default" not in spec] == []
+
+
+def changelog_entries() -> dict[str, str]:
+    text = (ROOT / "CHANGELOG.md").read_text()
+    sections = re.split(r"^## ", text, flags=re.MULTILINE)[1:]
+    return {section.split()[0]: section for section in sections}
+
+
+def test_the_changelog_tells_existing_projects_about_every_release() -> None:
+    entries = changelog_entries()
+    versions = [*releases(), PACKAGE_VERSION]
+    assert set(versions) <= set(entries), "each release needs a `## X.Y.Z` entry"
+    for version in versions:
+        assert re.search(r"^Existing projects: .+", entries[version], re.MULTILINE), (
+            f"the {version} entry must say what changes for existing projects "
+            "and whether they must act, on a line starting `Existing projects:`"
+        )
+
+
+def test_releases_are_plain_versions_newest_last() -> None:
+    versions = list(releases())
+    assert versions == sorted(versions, key=version_key)
+    assert version_key(PACKAGE_VERSION) >= version_key(versions[-1])
+
+
+def test_the_installed_copier_meets_the_minimum() -> None:
+    assert version_key(copier.__version__) >= version_key(MINIMUM_COPIER)
+
+
+def test_the_minimum_copier_copies_and_updates_across_the_latest_release(
+    releases_repo: tuple[TemplateRepo, str, str], tmp_path: Path
+) -> None:
+    """`_min_copier_version` is a promise: the oldest Copier it admits runs the hook,
+    the migration and the post-update check like the newest."""
+    oldest = tmp_path / "oldest-copier"
+    subprocess.run([UV, "venv", "--quiet", str(oldest)], check=True)
+    subprocess.run(
+        [
+            UV,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(oldest / "bin" / "python"),
+            f"copier=={MINIMUM_COPIER}",
+        ],
+        check=True,
+        env=clean_environment(),
+    )
+    repo, previous, current = releases_repo
+    project = tmp_path / "svc"
+
+    def run_copier(*arguments: str, cwd: Path | None = None) -> str:
+        result = subprocess.run(
+            [str(oldest / "bin" / "python"), "-m", "copier", *arguments],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=clean_environment(),
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout + result.stderr
+
+    copied = run_copier(
+        "copy", "--trust", "--defaults", f"--vcs-ref={previous}", str(repo.path), str(project)
+    )
+    assert re.search(r"post-generate: ready in [\d.]+ s: \d+ passed", copied)
+    with (project / "src/flask_service/health.py").open("a") as health:
+        health.write(READY_ROUTE)
+    commit_all(project, "Readiness route")
+
+    updated = run_copier("update", "--trust", "--defaults", cwd=project)
+
+    assert "migrate to 0.2.0: your edits of src/flask_service/health.py are merged" in updated
+    assert re.search(r"post-update: GREEN in [\d.]+ s: \d+ passed", updated)
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == current

@@ -1,0 +1,288 @@
+"""`copier update` between real template releases keeps everyone's work.
+
+Each test builds the template's own git history in a temporary folder (a tagged
+release, a change, a newer tag), generates and commits a project, makes the
+user's edits, updates it, and checks the result file by file; where nothing
+conflicts, the updated project also passes its own tests.
+"""
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import (
+    ROOT,
+    Project,
+    TemplateRepo,
+    assert_green,
+    clean_environment,
+    commit_all,
+    conflicts,
+    development_version,
+    empty_folders,
+    generate,
+    git,
+    next_version,
+    render,
+    update,
+)
+
+CONFIG_TEMPLATE = "template/src/{{package_name}}/config.py.jinja"
+CONFIG = "src/flask_service/config.py"
+UPLOAD_LIMIT = "    MAX_CONTENT_LENGTH = 1024 * 1024\n"
+
+
+def question_choices(copier_yml: str, question: str) -> list[object]:
+    """The values a question of copier.yml accepts, in the order it offers them."""
+    spec = yaml.safe_load(copier_yml)[question]
+    if spec.get("type") == "bool":
+        return [True, False]
+    offered = spec["choices"]
+    values = offered.values() if isinstance(offered, dict) else offered
+    # A choice may be a mapping that carries its own validator.
+    return [value["value"] if isinstance(value, dict) else value for value in values]
+
+
+def current_choices(question: str) -> list[object]:
+    return question_choices((ROOT / "copier.yml").read_text(), question)
+
+
+def edit(project: Project, relative: str, old: str, new: str) -> None:
+    path = project.path / relative
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} in {relative}"
+    path.write_text(text.replace(old, new))
+
+
+def changed_paths(project: Project) -> set[str]:
+    return {line[3:] for line in git(project.path, "status", "--porcelain").splitlines()}
+
+
+def release_raising_the_upload_limit(repo: TemplateRepo) -> str:
+    repo.replace(CONFIG_TEMPLATE, UPLOAD_LIMIT, "    MAX_CONTENT_LENGTH = 2 * 1024 * 1024\n")
+    return repo.release(next_version(development_version()))
+
+
+def test_edit_in_an_untouched_region_is_kept_without_conflict(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    production = "class ProductionConfig(Config):\n    SESSION_COOKIE_SECURE = True\n"
+    edit(project, CONFIG, production, f'{production}    PREFERRED_URL_SCHEME = "https"\n')
+    commit_all(project.path, "Build https URLs in production")
+    release_raising_the_upload_limit(repo)
+
+    update(project)
+
+    config = (project.path / CONFIG).read_text()
+    assert 'PREFERRED_URL_SCHEME = "https"' in config
+    assert "MAX_CONTENT_LENGTH = 2 * 1024 * 1024" in config
+    assert conflicts(project) == []
+    assert changed_paths(project) == {".copier-answers.yml", CONFIG}
+    assert_green(project)
+
+
+@pytest.mark.parametrize("mode", ["inline", "rej"])
+def test_edit_in_a_changed_region_conflicts_keeps_both_and_is_reported(
+    template_repo: tuple[TemplateRepo, str],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    mode: str,
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    mine = "    MAX_CONTENT_LENGTH = 16 * 1024 * 1024  # scanned invoices\n"
+    edit(project, CONFIG, UPLOAD_LIMIT, mine)
+    commit_all(project.path, "Accept scanned invoices")
+    release_raising_the_upload_limit(repo)
+    capfd.readouterr()
+
+    update(project, skip_tasks=False, conflict=mode)
+
+    output = capfd.readouterr().out
+    config = (project.path / CONFIG).read_text()
+    theirs = "    MAX_CONTENT_LENGTH = 2 * 1024 * 1024\n"
+    if mode == "inline":
+        assert f"<<<<<<< before updating\n{mine}=======\n{theirs}>>>>>>> after updating\n" in config
+        conflicted = CONFIG
+    else:
+        # The template's side is applied; the user's hunk waits in the .rej file.
+        assert theirs in config
+        assert f"+{mine}" in (project.path / f"{CONFIG}.rej").read_text()
+        conflicted = f"{CONFIG}.rej"
+    assert conflicts(project) == [conflicted]
+    assert (
+        f"post-update: CONFLICTS in 1 file(s); nothing was installed or tested:\n    {conflicted}\n"
+        in output
+    )
+    assert "post-update: tests" not in output
+    assert not (project.path / ".venv").exists()
+
+
+def test_files_the_user_added_are_untouched(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    added = {
+        "src/flask_service/reports.py": '"""Monthly stock reports."""\n\nREPORT_DAY = 1\n',
+        "docs/runbook.md": "# Runbook\n\nRestart with `systemctl restart svc`.\n",
+        "tests/test_reports.py": (
+            "from flask_service.reports import REPORT_DAY\n\n\n"
+            "def test_reports_go_out_on_the_first() -> None:\n"
+            "    assert REPORT_DAY == 1\n"
+        ),
+    }
+    for relative, text in added.items():
+        (project.path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (project.path / relative).write_text(text)
+    commit_all(project.path, "Reports")
+    release_raising_the_upload_limit(repo)
+
+    update(project)
+
+    assert {relative: (project.path / relative).read_text() for relative in added} == added
+    assert changed_paths(project) == {".copier-answers.yml", CONFIG}
+    assert conflicts(project) == []
+    assert_green(project)
+
+
+def test_a_file_the_user_deleted_stays_deleted(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    git(project.path, "rm", "--quiet", ".env.example")
+    commit_all(project.path, "Secrets come from the vault, not .env")
+    # The newer release even changes the deleted file.
+    repo.replace(
+        "template/.env.example",
+        "# TEST_DATABASE_URL=\n",
+        "# TEST_DATABASE_URL=\n#\n# Optional: how much the app logs.\n# LOG_LEVEL=INFO\n",
+    )
+    release_raising_the_upload_limit(repo)
+
+    update(project)
+
+    assert not (project.path / ".env.example").exists()
+    assert "MAX_CONTENT_LENGTH = 2 * 1024 * 1024" in (project.path / CONFIG).read_text()
+    assert changed_paths(project) == {".copier-answers.yml", CONFIG}
+    assert conflicts(project) == []
+
+
+def release_adding_a_question(repo: TemplateRepo) -> str:
+    with (repo.path / "copier.yml").open("a") as copier_yml:
+        copier_yml.write(
+            "\nlog_level:\n"
+            "  type: str\n"
+            "  help: How much the service logs in production\n"
+            "  default: INFO\n"
+            "  choices: [DEBUG, INFO, WARNING, ERROR]\n"
+        )
+    env_example = repo.path / "template" / ".env.example"
+    text = env_example.read_text() + "#\n# How much the app logs.\nLOG_LEVEL={{ log_level }}\n"
+    env_example.unlink()
+    (repo.path / "template" / ".env.example.jinja").write_text(text)
+    return repo.release(next_version(development_version()))
+
+
+def copier_cli(project: Project, *arguments: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "copier", *arguments],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_environment(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_a_question_added_in_the_newer_release_gets_its_default(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    newer = release_adding_a_question(repo)
+
+    # Exactly what a user types; --defaults must not stop at the new question.
+    copier_cli(project, "update", "--trust", "--defaults", "--skip-tasks")
+
+    answers = yaml.safe_load((project.path / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == newer
+    assert answers["log_level"] == "INFO"
+    assert (project.path / ".env.example").read_text().endswith("LOG_LEVEL=INFO\n")
+    assert conflicts(project) == []
+
+
+def answer_changes() -> list[tuple[str, object]]:
+    """Answers a project may change after the fact: every non-default choice."""
+    spec = yaml.safe_load((ROOT / "copier.yml").read_text())
+    return [
+        (question, value)
+        for question in ("database", "auth", "api")
+        for value in current_choices(question)
+        if value != spec[question]["default"]
+    ]
+
+
+@pytest.mark.parametrize(("question", "value"), answer_changes())
+def test_changing_an_answer_leaves_a_clean_green_project(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path, question: str, value: object
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+
+    # Same release, new answer, as the README tells users to do it.
+    copier_cli(
+        project,
+        "update",
+        "--trust",
+        "--defaults",
+        "--skip-tasks",
+        "--vcs-ref=:current:",
+        f"--data={question}={json.dumps(value)}",
+    )
+
+    assert conflicts(project) == []
+    assert empty_folders(project) == []
+    fresh = Project(render(repo.path, tmp_path / "fresh", {question: value}))
+    assert project.text_files() == fresh.text_files()
+    assert_green(project)
+
+
+COMBINATIONS = [
+    dict(zip(("database", "auth", "api"), values, strict=True))
+    for values in itertools.product(*map(current_choices, ("database", "auth", "api")))
+]
+
+
+@pytest.mark.parametrize(
+    "answers", COMBINATIONS, ids=["-".join(f"{k}={v}" for k, v in a.items()) for a in COMBINATIONS]
+)
+def test_every_combination_updates_from_the_latest_release(
+    releases_repo: tuple[TemplateRepo, str, str], tmp_path: Path, answers: dict[str, object]
+) -> None:
+    repo, previous, _ = releases_repo
+    released_config = git(repo.path, "show", f"{previous}:copier.yml")
+    answers_then, answers_now = dict(answers), {}
+    if answers["database"] not in question_choices(released_config, "database"):
+        # A database the latest release did not offer yet: the project switches
+        # to it while it updates.
+        answers_now["database"] = answers_then.pop("database")
+    project = generate(repo.path, tmp_path / "svc", answers_then, vcs_ref=previous)
+
+    update(project, data=answers_now)
+
+    assert conflicts(project) == []
+    assert empty_folders(project) == []
+    # An untouched project ends exactly as a new one generated today.
+    fresh = Project(render(repo.path, tmp_path / "fresh", answers))
+    assert project.text_files() == fresh.text_files()
+    assert_green(project)
