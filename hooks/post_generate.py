@@ -199,7 +199,8 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
 
 def install(report: Report, args: argparse.Namespace) -> bool:
     """Build .venv and install the project with its dev dependencies."""
-    minimum = tuple(int(part) for part in args.python_version.split("."))
+    major, minor = args.python_version.split(".")
+    minimum = (int(major), int(minor))
     uv = find_uv()
     venv_exists = (report.project / VENV_PYTHON).exists()
     if uv:
