@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import copier
 
@@ -180,11 +181,18 @@ def fetch(url: str) -> tuple[int, str, str]:
         return error.code, error.headers["Content-Type"], error.read().decode()
 
 
-def wait_until_serving(process: subprocess.Popen[str], url: str, timeout: float = 30) -> None:
+def log_of(log: IO[str]) -> str:
+    log.seek(0)
+    return log.read()
+
+
+def wait_until_serving(
+    process: subprocess.Popen[str], log: IO[str], url: str, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise AssertionError(f"server exited {process.returncode}:\n{process.stdout.read()}")
+            raise AssertionError(f"server exited {process.returncode}:\n{log_of(log)}")
         try:
             fetch(url)
             return
@@ -194,51 +202,66 @@ def wait_until_serving(process: subprocess.Popen[str], url: str, timeout: float 
             time.sleep(0.1)
 
 
-def stop(process: subprocess.Popen[str]) -> str:
-    """SIGTERM a server and wait: it must exit cleanly. Returns its output."""
+def stop(process: subprocess.Popen[str], log: IO[str]) -> None:
+    """SIGTERM a server and wait: it must exit cleanly."""
     process.send_signal(signal.SIGTERM)
     try:
-        exit_code = process.wait(timeout=30)
+        exit_code = process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
         raise
-    output = process.stdout.read()
-    assert exit_code == 0, f"server exited {exit_code} on SIGTERM:\n{output}"
-    return output
+    assert exit_code == 0, f"server exited {exit_code} on SIGTERM:\n{log_of(log)}"
+
+
+@contextmanager
+def server_process(
+    command: list[str], cwd: Path, env: Mapping[str, str], port: int
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Run a server until the block ends; yields its base URL and process.
+
+    Its output goes to a file, not a pipe: a pipe nobody reads fills up under
+    load and blocks the server's logging, and so the server.
+    """
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=clean_environment(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_serving(process, log, f"{base}/health")
+            yield base, process
+        finally:
+            if process.poll() is None:
+                stop(process, log)
 
 
 @contextmanager
 def serving(command: list[str], cwd: Path, env: Mapping[str, str], port: int) -> Iterator[str]:
     """Run a server command until the block ends; yields its base URL."""
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=clean_environment(**env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(process, f"{base}/health")
+    with server_process(command, cwd, env, port) as (base, _):
         yield base
-    finally:
-        if process.poll() is None:
-            stop(process)
+
+
+def gunicorn_command(project: Project, port: int, workers: int = 2) -> list[str]:
+    return [
+        project.bin("gunicorn"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        f"{project.package}:create_app()",
+    ]
 
 
 def gunicorn(project: Project, env: Mapping[str, str]) -> AbstractContextManager[str]:
     """The project's production config under gunicorn, as its README runs it."""
     port = free_port()
-    command = [
-        project.bin("gunicorn"),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        f"{project.package}:create_app()",
-    ]
-    return serving(command, project.path, env, port)
+    return serving(gunicorn_command(project, port), project.path, env, port)
 
 
 def find_postgres_bin() -> Path:
@@ -304,10 +327,25 @@ class PostgresServer:
         )
         return self
 
-    def stop(self) -> None:
-        self._run(
-            str(self.bin / "pg_ctl"), "--pgdata", str(self.data), "--mode", "fast", "--wait", "stop"
+    def running(self) -> bool:
+        status = subprocess.run(
+            [*self.as_user, str(self.bin / "pg_ctl"), "--pgdata", str(self.data), "status"],
+            capture_output=True,
+            check=False,
         )
+        return status.returncode == 0
+
+    def stop(self) -> None:
+        if self.running():
+            self._run(
+                str(self.bin / "pg_ctl"),
+                "--pgdata",
+                str(self.data),
+                "--mode",
+                "fast",
+                "--wait",
+                "stop",
+            )
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"

@@ -1,4 +1,4 @@
-"""Liveness check for load balancers and orchestrators."""
+"""Liveness and readiness checks for load balancers and orchestrators."""
 
 from .routes import bp
 
