@@ -49,6 +49,8 @@ def expected_files(package: str, *, auth: bool, api: bool) -> set[str]:
         f"src/{package}/extensions.py",
         f"src/{package}/health/__init__.py",
         f"src/{package}/health/routes.py",
+        f"src/{package}/logs.py",
+        f"src/{package}/security.py",
         f"src/{package}/main/__init__.py",
         f"src/{package}/main/routes.py",
         f"src/{package}/static/css/app.css",
@@ -56,13 +58,16 @@ def expected_files(package: str, *, auth: bool, api: bool) -> set[str]:
         f"src/{package}/templates/base.html",
         f"src/{package}/templates/error.html",
         f"src/{package}/templates/main/index.html",
+        f"src/{package}/templates/unavailable.html",
         "tests/__init__.py",
         "tests/conftest.py",
         "tests/test_config.py",
         "tests/test_errors.py",
         "tests/test_health.py",
+        "tests/test_logs.py",
         "tests/test_main.py",
         "tests/test_migrations.py",
+        "tests/test_security.py",
     }
     if auth or api:
         files |= {f"src/{package}/models.py", "migrations/versions/0001_initial.py"}
@@ -71,7 +76,7 @@ def expected_files(package: str, *, auth: bool, api: bool) -> set[str]:
     if auth:
         files |= {
             f"src/{package}/auth/{name}"
-            for name in ("__init__.py", "forms.py", "redirects.py", "routes.py")
+            for name in ("__init__.py", "commands.py", "forms.py", "redirects.py", "routes.py")
         }
         files |= {
             f"src/{package}/templates/{name}"
@@ -83,7 +88,7 @@ def expected_files(package: str, *, auth: bool, api: bool) -> set[str]:
                 "auth/register.html",
             )
         }
-        files |= {"tests/test_auth.py"}
+        files |= {"tests/test_auth.py", "tests/test_commands.py"}
     if api:
         files |= {
             f"src/{package}/api/__init__.py",

@@ -1,6 +1,6 @@
 from flask import Blueprint, current_app
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
 
@@ -19,7 +19,7 @@ def ready() -> tuple[dict[str, str], int]:
     """Whether this process can serve requests now: its database answers."""
     try:
         db.session.execute(text("SELECT 1"))
-    except SQLAlchemyError as error:
+    except DBAPIError as error:
         current_app.logger.warning("not ready: database unreachable: %s", error.orig)
         return {"status": "unavailable", "database": "unreachable"}, 503
     return {"status": "ok", "database": "ok"}, 200
