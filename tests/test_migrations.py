@@ -24,13 +24,18 @@ from helpers import (
 
 HEALTH = "src/flask_service/health.py"
 ROUTES = "src/flask_service/health/routes.py"
-READY_ROUTE = (
-    '\n\n@bp.get("/health/ready")\ndef ready() -> dict[str, str]:\n    return {"status": "ready"}\n'
+HEALTH_ROUTE = '@bp.get("/health")\n'
+# A route of the user's own, where 0.2.0 changes nothing nearby (it changes the
+# imports and adds /health/ready at the end).
+VERSION_ROUTE = (
+    '@bp.get("/health/version")\ndef version() -> dict[str, str]:\n'
+    '    return {"version": "1.4.2"}\n\n\n'
 )
-READY_TEST = (
+APPENDED_ROUTE = "\n\n" + VERSION_ROUTE.rstrip("\n") + "\n"
+VERSION_TEST = (
     "from flask.testing import FlaskClient\n\n\n"
-    "def test_ready(client: FlaskClient) -> None:\n"
-    '    assert client.get("/health/ready").json == {"status": "ready"}\n'
+    "def test_version(client: FlaskClient) -> None:\n"
+    '    assert client.get("/health/version").json == {"version": "1.4.2"}\n'
 )
 
 
@@ -47,10 +52,10 @@ def test_edits_of_health_py_are_carried_into_the_health_package(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     project = at_latest_release(releases_repo, tmp_path / "svc")
-    with (project.path / HEALTH).open("a") as health:
-        health.write(READY_ROUTE)
-    (project.path / "tests" / "test_ready.py").write_text(READY_TEST)
-    commit_all(project.path, "Readiness route")
+    health = project.path / HEALTH
+    health.write_text(health.read_text().replace(HEALTH_ROUTE, VERSION_ROUTE + HEALTH_ROUTE))
+    (project.path / "tests" / "test_version.py").write_text(VERSION_TEST)
+    commit_all(project.path, "Version route")
     capfd.readouterr()
 
     update(project)
@@ -60,9 +65,10 @@ def test_edits_of_health_py_are_carried_into_the_health_package(
     )
     assert not (project.path / HEALTH).exists()
     fresh = render(releases_repo[0].path, tmp_path / "fresh")
-    # The release's own change (the docstring moved to __init__.py) and the
-    # user's route, together.
-    assert (project.path / ROUTES).read_text() == (fresh / ROUTES).read_text() + READY_ROUTE
+    # The release's own changes (the docstring moved to __init__.py, the
+    # readiness route) and the user's route, together.
+    expected = (fresh / ROUTES).read_text().replace(HEALTH_ROUTE, VERSION_ROUTE + HEALTH_ROUTE)
+    assert (project.path / ROUTES).read_text() == expected
     assert conflicts(project) == []
     assert_green(project)
 
@@ -90,7 +96,8 @@ def test_an_edit_the_release_also_changed_conflicts_and_is_reported(
     assert "WITH CONFLICTS" in output
     routes = (project.path / ROUTES).read_text()
     # 0.2.0 moved the docstring out of this module; the user's edit of it is kept.
-    assert routes.startswith(f"<<<<<<< before updating\n{mine}\n=======\n>>>>>>> after updating\n")
+    assert routes.startswith(f"<<<<<<< before updating\n{mine}")
+    assert "\n>>>>>>> after updating\n" in routes
     assert conflicts(project) == [ROUTES]
     assert f"CONFLICTS in 1 file(s); nothing was installed or tested:\n    {ROUTES}\n" in output
 
@@ -103,8 +110,8 @@ def test_the_migration_runs_only_for_updates_across_its_release(
     repo, current = template_repo
     project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
     with (project.path / "src/flask_service/health/routes.py").open("a") as routes:
-        routes.write(READY_ROUTE)
-    commit_all(project.path, "Readiness route")
+        routes.write(APPENDED_ROUTE)
+    commit_all(project.path, "Version route")
     repo.replace("template/.gitignore", "# Tools\n", "# Tools\n.tox/\n")
     repo.release(next_version(development_version()))
     capfd.readouterr()
@@ -112,5 +119,5 @@ def test_the_migration_runs_only_for_updates_across_its_release(
     update(project)
 
     assert "migrate to" not in capfd.readouterr().out
-    assert (project.path / ROUTES).read_text().endswith(READY_ROUTE)
+    assert (project.path / ROUTES).read_text().endswith(APPENDED_ROUTE)
     assert not (project.path / HEALTH).exists()

@@ -16,7 +16,7 @@ from helpers import (
     releases,
     version_key,
 )
-from test_migrations import READY_ROUTE
+from test_migrations import HEALTH_ROUTE, VERSION_ROUTE
 
 COPIER_YML = yaml.safe_load((ROOT / "copier.yml").read_text())
 MINIMUM_COPIER = COPIER_YML["_min_copier_version"]
@@ -96,9 +96,9 @@ def test_the_minimum_copier_copies_and_updates_across_the_latest_release(
         "copy", "--trust", "--defaults", f"--vcs-ref={previous}", str(repo.path), str(project)
     )
     assert re.search(r"post-generate: ready in [\d.]+ s: \d+ passed", copied)
-    with (project / "src/flask_service/health.py").open("a") as health:
-        health.write(READY_ROUTE)
-    commit_all(project, "Readiness route")
+    health = project / "src/flask_service/health.py"
+    health.write_text(health.read_text().replace(HEALTH_ROUTE, VERSION_ROUTE + HEALTH_ROUTE))
+    commit_all(project, "Version route")
 
     updated = run_copier("update", "--trust", "--defaults", cwd=project)
 

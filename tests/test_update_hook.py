@@ -64,7 +64,9 @@ def test_update_checks_the_real_project_once_and_commits_nothing(
     assert re.findall(r"post-update: checking (.+)", output) == [str(project.path)]
     assert "post-generate" not in output
     assert "post-update: create .venv (uv) ... ok" in output
-    assert re.search(r"post-update: GREEN in [\d.]+ s: \d+ passed, ruff clean\.", output)
+    assert re.search(
+        r"post-update: GREEN in [\d.]+ s: \d+ passed \(database: .+\), ruff clean\.", output
+    )
     assert (project.path / ".venv" / "bin" / "python").exists()
     assert commits(project) == before
     changed = {line[3:] for line in git(project.path, "status", "--porcelain").splitlines()}
