@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers import ROOT, PostgresServer, snapshot_template
+from helpers import ROOT, PostgresServer, copy_command, snapshot_template
 
 PEER = {
     "name": "cookiecutter-flask",
@@ -52,21 +52,6 @@ def timed(command: list[str], cwd: Path | None = None, **env: str) -> tuple[floa
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
     return seconds, result.stdout + result.stderr
-
-
-def copy_command(template: Path, destination: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "copier",
-        "copy",
-        "--trust",
-        "--defaults",
-        "--vcs-ref=HEAD",
-        *extra,
-        str(template),
-        str(destination),
-    ]
 
 
 def main() -> None:

@@ -58,3 +58,16 @@ def releases_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[TemplateRep
     """The latest release, then the working tree as the next release, and both tags.
     Shared: tests must not change it."""
     return release_history(tmp_path_factory.mktemp("releases") / "template-repo")
+
+
+@pytest.fixture
+def production(default_project: Project, tmp_path: Path) -> dict[str, str]:
+    """The default project's production settings, with a freshly migrated
+    database, as a deploy leaves them."""
+    env = {
+        "APP_ENV": "production",
+        "SECRET_KEY": "p" * 64,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/production.sqlite",
+    }
+    default_project.run("flask", "db", "upgrade", env=env)
+    return env

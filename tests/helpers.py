@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -90,6 +91,36 @@ def render(
         skip_tasks=skip_tasks,
     )
     return destination
+
+
+def copy_command(
+    template: Path, destination: Path, *extra: str, python: str = sys.executable
+) -> list[str]:
+    """`copier copy` as a user types it, with the default answers."""
+    return [
+        python,
+        "-m",
+        "copier",
+        "copy",
+        "--trust",
+        "--defaults",
+        "--vcs-ref=HEAD",
+        *extra,
+        str(template),
+        str(destination),
+    ]
+
+
+def copier_venv(folder: Path, copier_version: str) -> str:
+    """A virtual environment holding only the given Copier; returns its python."""
+    subprocess.run([UV, "venv", "--quiet", str(folder)], check=True)
+    python = str(folder / "bin" / "python")
+    subprocess.run(
+        [UV, "pip", "install", "--quiet", "--python", python, f"copier=={copier_version}"],
+        check=True,
+        env=clean_environment(),
+    )
+    return python
 
 
 def clean_environment(**overrides: str) -> dict[str, str]:

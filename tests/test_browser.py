@@ -56,18 +56,6 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-@pytest.fixture
-def production(default_project: Project, tmp_path: Path) -> dict[str, str]:
-    """Production settings with a freshly migrated database, as a deploy leaves them."""
-    env = {
-        "APP_ENV": "production",
-        "SECRET_KEY": "b" * 64,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/production.sqlite",
-    }
-    default_project.run("flask", "db", "upgrade", env=env)
-    return env
-
-
 def screenshots_folder(tmp_path: Path) -> Path:
     folder = Path(os.environ["SCREENSHOTS"]) if "SCREENSHOTS" in os.environ else tmp_path
     folder = folder if folder.is_absolute() else ROOT / folder

@@ -9,7 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import copier
-from helpers import ROOT, UV, PostgresServer, Project, clean_environment, git, snapshot_template
+from helpers import (
+    ROOT,
+    PostgresServer,
+    Project,
+    clean_environment,
+    copier_venv,
+    copy_command,
+    git,
+    snapshot_template,
+)
 
 HOOK = ROOT / "hooks" / "post_generate.py"
 
@@ -25,18 +34,7 @@ def copier_copy(
     """`copier copy` from the command line, as a user runs it, hook included."""
     data = [f"--data={name}={value}" for name, value in (answers or {}).items()]
     result = subprocess.run(
-        [
-            python,
-            "-m",
-            "copier",
-            "copy",
-            "--trust",
-            "--defaults",
-            "--vcs-ref=HEAD",
-            *data,
-            str(template),
-            str(destination),
-        ],
+        copy_command(template, destination, *data, python=python),
         capture_output=True,
         text=True,
         timeout=900,
@@ -136,27 +134,12 @@ def test_failed_install_keeps_the_project_and_says_how_to_retry(tmp_path: Path) 
 
 
 def test_without_uv_falls_back_to_venv_and_pip(template: Path, tmp_path: Path) -> None:
-    copier_only = tmp_path / "copier-venv"
-    subprocess.run([UV, "venv", "--quiet", str(copier_only)], check=True)
-    subprocess.run(
-        [
-            UV,
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            str(copier_only / "bin" / "python"),
-            f"copier=={copier.__version__}",
-        ],
-        check=True,
-    )
+    python = copier_venv(tmp_path / "copier-venv", copier.__version__)
     system_path = "/usr/bin:/bin"
     assert shutil.which("uv", path=system_path) is None
     assert shutil.which("git", path=system_path) is not None
     destination = tmp_path / "svc"
-    result = copier_copy(
-        template, destination, python=str(copier_only / "bin" / "python"), PATH=system_path
-    )
+    result = copier_copy(template, destination, python=python, PATH=system_path)
     assert "create .venv (venv) ... ok" in result.stdout
     assert "install with dev dependencies (pip) ... ok" in result.stdout
     assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)

@@ -68,17 +68,6 @@ def result(process: subprocess.Popen[str]) -> dict:
     return json.loads(output)
 
 
-@pytest.fixture
-def production(default_project: Project, tmp_path: Path) -> dict[str, str]:
-    env = {
-        "APP_ENV": "production",
-        "SECRET_KEY": "p" * 64,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/production.sqlite",
-    }
-    default_project.run("flask", "db", "upgrade", env=env)
-    return env
-
-
 def test_bounded_load_is_served_without_errors(
     default_project: Project, production: dict[str, str]
 ) -> None:

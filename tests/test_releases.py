@@ -9,10 +9,10 @@ import copier
 import yaml
 from helpers import (
     ROOT,
-    UV,
     TemplateRepo,
     clean_environment,
     commit_all,
+    copier_venv,
     releases,
     version_key,
 )
@@ -62,27 +62,13 @@ def test_the_minimum_copier_copies_and_updates_across_the_latest_release(
 ) -> None:
     """`_min_copier_version` is a promise: the oldest Copier it admits runs the hook,
     the migration and the post-update check like the newest."""
-    oldest = tmp_path / "oldest-copier"
-    subprocess.run([UV, "venv", "--quiet", str(oldest)], check=True)
-    subprocess.run(
-        [
-            UV,
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            str(oldest / "bin" / "python"),
-            f"copier=={MINIMUM_COPIER}",
-        ],
-        check=True,
-        env=clean_environment(),
-    )
+    oldest = copier_venv(tmp_path / "oldest-copier", MINIMUM_COPIER)
     repo, previous, current = releases_repo
     project = tmp_path / "svc"
 
     def run_copier(*arguments: str, cwd: Path | None = None) -> str:
         result = subprocess.run(
-            [str(oldest / "bin" / "python"), "-m", "copier", *arguments],
+            [oldest, "-m", "copier", *arguments],
             cwd=cwd,
             capture_output=True,
             text=True,

@@ -2,11 +2,10 @@
 example, and a rejected answer writes nothing."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import render
+from helpers import copy_command, render
 
 REJECTED = [
     # (answers, words the message must contain)
@@ -91,19 +90,7 @@ def test_rejection_leaves_an_existing_folder_untouched(template: Path, tmp_path:
 def test_command_line_rejection_names_the_rule(template: Path, tmp_path: Path) -> None:
     destination = tmp_path / "project"
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "copier",
-            "copy",
-            "--trust",
-            "--defaults",
-            "--vcs-ref=HEAD",
-            "--data",
-            "package_name=email",
-            str(template),
-            str(destination),
-        ],
+        copy_command(template, destination, "--data", "package_name=email"),
         capture_output=True,
         text=True,
         check=False,

@@ -38,8 +38,14 @@ def init_app(app: Flask) -> None:
 
 
 def add_security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    # A view may set its own; one pass over the headers finds which, where a
+    # setdefault per header would search them all each time.
+    present = {name.lower() for name, _ in response.headers}
+    response.headers.extend(
+        (name, value)
+        for name, value in SECURITY_HEADERS.items()
+        if name.lower() not in present
+    )
+    if request.is_secure and "strict-transport-security" not in present:
+        response.headers["Strict-Transport-Security"] = HSTS
     return response
