@@ -392,13 +392,16 @@ def check_after_update(project: Path, args: argparse.Namespace) -> None:
             report.steps.append(Step(name, command, detail="unresolved conflicts"))
         summarize_update(report, "", conflicts)
         return
-    tests = ""
+    summarize_update(report, install_and_check(report, args), [])
+
+
+def install_and_check(report: Report, args: argparse.Namespace) -> str:
+    """Install, then run ruff and the tests; return the tests' summary line."""
     if install(report, args):
-        tests = check(report)
-    else:
-        for name, command in CHECKS.items():
-            report.skip(name, command, "the install failed")
-    summarize_update(report, tests, [])
+        return check(report)
+    for name, command in CHECKS.items():
+        report.skip(name, command, "the install failed")
+    return ""
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -426,13 +429,7 @@ def main(argv: list[str]) -> int:
         return 0
     report = Report(project)
     commit_generated_files(report, args)
-    tests = ""
-    if install(report, args):
-        tests = check(report)
-    else:
-        for name, command in CHECKS.items():
-            report.skip(name, command, "the install failed")
-    summarize(report, tests)
+    summarize(report, install_and_check(report, args))
     return 0
 
 

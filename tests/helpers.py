@@ -79,6 +79,7 @@ def render(
     answers: Mapping[str, object] | None = None,
     *,
     skip_tasks: bool = True,
+    vcs_ref: str = "HEAD",
 ) -> Path:
     copier.run_copy(
         str(template),
@@ -87,7 +88,7 @@ def render(
         defaults=True,
         unsafe=True,
         quiet=True,
-        vcs_ref="HEAD",
+        vcs_ref=vcs_ref,
         skip_tasks=skip_tasks,
     )
     return destination
@@ -529,16 +530,7 @@ def generate(
     vcs_ref: str = "HEAD",
 ) -> Project:
     """A project as the hook leaves it, minus .venv: rendered and committed."""
-    copier.run_copy(
-        str(template),
-        destination,
-        data=dict(answers or {}),
-        defaults=True,
-        unsafe=True,
-        quiet=True,
-        vcs_ref=vcs_ref,
-        skip_tasks=True,
-    )
+    render(template, destination, answers, vcs_ref=vcs_ref)
     commit_all(destination, "Generate project from the Flask service template")
     return Project(destination)
 
