@@ -112,6 +112,29 @@ def copy_command(
     ]
 
 
+def run_checked(
+    command: list[str], *, cwd: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a command as a user would; it must succeed."""
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=clean_environment(**env),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def copier_cli(
+    *arguments: str, cwd: Path | None = None, python: str = sys.executable, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Copier's command line, as a user types it; it must succeed."""
+    return run_checked([python, "-m", "copier", *arguments], cwd=cwd, **env)
+
+
 def copier_venv(folder: Path, copier_version: str) -> str:
     """A virtual environment holding only the given Copier; returns its python."""
     subprocess.run([UV, "venv", "--quiet", str(folder)], check=True)
@@ -188,6 +211,22 @@ class Project:
                 f"{result.stdout}\n{result.stderr}"
             )
         return result
+
+    def pytest(
+        self, *options: str, env: Mapping[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the project's own test suite, quietly, as its hook does."""
+        return self.run(
+            "python",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *options,
+            env=env,
+            check=check,
+        )
 
     def text_files(self) -> dict[Path, str]:
         files = {}
@@ -581,5 +620,5 @@ def assert_green(project: Project) -> None:
     project.install()
     project.run("ruff", "check", ".")
     project.run("ruff", "format", "--check", ".")
-    result = project.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    result = project.pytest()
     assert " passed" in result.stdout, result.stdout

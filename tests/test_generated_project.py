@@ -58,7 +58,7 @@ def test_oldest_allowed_dependencies_pass(copy: Callable[..., Project]) -> None:
         "from importlib.metadata import version; print(version('flask'), version('sqlalchemy'))",
     )
     assert versions.stdout.split() == ["3.1.0", "2.0.16"]
-    result = project.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    result = project.pytest()
     assert " passed" in result.stdout
 
 
@@ -68,21 +68,13 @@ def test_oldest_allowed_dependencies_pass_on_postgresql(
     project = copy(database="postgresql").install("--resolution", "lowest-direct")
     version = project.run("python", "-c", "import psycopg; print(psycopg.__version__)")
     assert version.stdout.startswith("3.2.")
-    result = project.run(
-        "python",
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        env={"TEST_DATABASE_URL": postgres.create_database()},
-    )
+    result = project.pytest(env={"TEST_DATABASE_URL": postgres.create_database()})
     assert "database: postgresql+psycopg" in result.stdout
 
 
 def test_awkward_answers_pass_their_own_checks(copy: Callable[..., Project]) -> None:
     project = copy(**AWKWARD).install()
-    result = project.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    result = project.pytest()
     assert " passed" in result.stdout
     project.run("mypy")
     with gunicorn(project, {"SECRET_KEY": "z" * 64}) as base:

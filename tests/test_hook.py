@@ -17,6 +17,7 @@ from helpers import (
     copier_venv,
     copy_command,
     git,
+    run_checked,
     snapshot_template,
 )
 
@@ -33,15 +34,7 @@ def copier_copy(
 ) -> subprocess.CompletedProcess[str]:
     """`copier copy` from the command line, as a user runs it, hook included."""
     data = [f"--data={name}={value}" for name, value in (answers or {}).items()]
-    result = subprocess.run(
-        copy_command(template, destination, *data, python=python),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=clean_environment(**env),
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
+    return run_checked(copy_command(template, destination, *data, python=python), **env)
 
 
 def isolated_git(tmp_path: Path, config: str = "") -> dict[str, str]:

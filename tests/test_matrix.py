@@ -97,17 +97,7 @@ def test_mypy(variant: Variant) -> None:
 
 
 def test_own_suite(variant: Variant) -> None:
-    result = variant.project.run(
-        "python",
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--cov",
-        env=variant.test_env,
-        check=False,
-    )
+    result = variant.project.pytest("--cov", env=variant.test_env, check=False)
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"{variant.reproduce}\n{output}"
     assert "Required test coverage of 95.0% reached" in output

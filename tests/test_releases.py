@@ -1,7 +1,6 @@
 """Release hygiene: what `copier update` relies on stays true from release to release."""
 
 import re
-import subprocess
 import tomllib
 from pathlib import Path
 
@@ -10,8 +9,8 @@ import yaml
 from helpers import (
     ROOT,
     TemplateRepo,
-    clean_environment,
     commit_all,
+    copier_cli,
     copier_venv,
     releases,
     version_key,
@@ -67,15 +66,7 @@ def test_the_minimum_copier_copies_and_updates_across_the_latest_release(
     project = tmp_path / "svc"
 
     def run_copier(*arguments: str, cwd: Path | None = None) -> str:
-        result = subprocess.run(
-            [oldest, "-m", "copier", *arguments],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            env=clean_environment(),
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+        result = copier_cli(*arguments, cwd=cwd, python=oldest)
         return result.stdout + result.stderr
 
     copied = run_copier(

@@ -1,7 +1,5 @@
 """Teams: shared answers from a data file, and a pinned template release."""
 
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -9,8 +7,8 @@ import yaml
 from helpers import (
     ROOT,
     TemplateRepo,
-    clean_environment,
     commit_all,
+    copier_cli,
     development_version,
     next_version,
 )
@@ -18,18 +16,6 @@ from test_update import question_choices
 
 TEAM_FILE = ROOT / "examples" / "team.yml"
 CONFIG_TEMPLATE = "template/src/{{package_name}}/config.py.jinja"
-
-
-def run_copier(*arguments: str, cwd: Path | None = None) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "copier", *arguments],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=clean_environment(),
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def answers(project: Path) -> dict[str, object]:
@@ -53,7 +39,7 @@ def test_a_service_started_from_team_answers_keeps_them_through_updates(
     project = tmp_path / "billing-service"
     team = yaml.safe_load(TEAM_FILE.read_text())
 
-    run_copier(
+    copier_cli(
         "copy",
         "--trust",
         "--defaults",
@@ -82,7 +68,7 @@ def test_a_service_started_from_team_answers_keeps_them_through_updates(
         "MAX_CONTENT_LENGTH = 2 * 1024 * 1024\n",
     )
     newer = repo.release(next_version(development_version()))
-    run_copier("update", "--trust", "--defaults", "--skip-tasks", cwd=project)
+    copier_cli("update", "--trust", "--defaults", "--skip-tasks", cwd=project)
 
     updated = answers(project)
     assert updated["_commit"] == newer
@@ -96,7 +82,7 @@ def test_a_pinned_release_is_where_an_update_goes(
 ) -> None:
     repo, current = template_repo
     project = tmp_path / "svc"
-    run_copier(
+    copier_cli(
         "copy",
         "--trust",
         "--defaults",
@@ -119,7 +105,7 @@ def test_a_pinned_release_is_where_an_update_goes(
     )
     repo.release(next_version(pinned.removeprefix("v")))
 
-    run_copier(
+    copier_cli(
         "update", "--trust", "--defaults", "--skip-tasks", f"--vcs-ref={pinned}", cwd=project
     )
 

@@ -8,8 +8,6 @@ conflicts, the updated project also passes its own tests.
 
 import itertools
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,9 +17,9 @@ from helpers import (
     Project,
     TemplateRepo,
     assert_green,
-    clean_environment,
     commit_all,
     conflicts,
+    copier_cli,
     development_version,
     empty_folders,
     generate,
@@ -190,19 +188,6 @@ def release_adding_a_question(repo: TemplateRepo) -> str:
     return repo.release(next_version(development_version()))
 
 
-def copier_cli(project: Project, *arguments: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "copier", *arguments],
-        cwd=project.path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=clean_environment(),
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
 def test_a_question_added_in_the_newer_release_gets_its_default(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path
 ) -> None:
@@ -211,7 +196,7 @@ def test_a_question_added_in_the_newer_release_gets_its_default(
     newer = release_adding_a_question(repo)
 
     # Exactly what a user types; --defaults must not stop at the new question.
-    copier_cli(project, "update", "--trust", "--defaults", "--skip-tasks")
+    copier_cli("update", "--trust", "--defaults", "--skip-tasks", cwd=project.path)
 
     answers = yaml.safe_load((project.path / ".copier-answers.yml").read_text())
     assert answers["_commit"] == newer
@@ -240,7 +225,6 @@ def test_changing_an_answer_leaves_a_clean_green_project(
 
     # Same release, new answer, as the README tells users to do it.
     copier_cli(
-        project,
         "update",
         "--trust",
         "--defaults",
@@ -248,6 +232,7 @@ def test_changing_an_answer_leaves_a_clean_green_project(
         "--vcs-ref=:current:",
         # Copier reads a str answer as typed, and a bool from YAML.
         f"--data={question}={value if isinstance(value, str) else json.dumps(value)}",
+        cwd=project.path,
     )
 
     assert conflicts(project) == []

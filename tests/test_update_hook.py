@@ -12,6 +12,7 @@ from helpers import (
     TemplateRepo,
     clean_environment,
     conflicts,
+    copier_cli,
     development_version,
     generate,
     git,
@@ -24,16 +25,8 @@ CONFIG_TEMPLATE = "template/src/{{package_name}}/config.py.jinja"
 
 def copier_update(project: Project, *options: str) -> str:
     """`copier update --trust --defaults` as a user runs it; its whole output."""
-    result = subprocess.run(
-        [sys.executable, "-m", "copier", "update", "--trust", "--defaults", *options],
-        cwd=project.path,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=clean_environment(),
-    )
     # The check reports failures in its output; it never fails the update.
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = copier_cli("update", "--trust", "--defaults", *options, cwd=project.path)
     return result.stdout + result.stderr
 
 
