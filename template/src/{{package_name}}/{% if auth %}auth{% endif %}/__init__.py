@@ -1,4 +1,4 @@
-"""User accounts: register, log in, log out."""
+"""User accounts: register, log in, log out, change the password."""
 
 from . import commands
 from .routes import bp
