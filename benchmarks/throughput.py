@@ -1,18 +1,25 @@
-"""Print the generated service's throughput, p99 latency and start-up time next to
-a bare one-route Flask app's, both under the same gunicorn settings, in one run.
+"""Print the generated service's throughput, p99 latency, memory per worker and
+start-up time next to a bare Flask app's, both under the same gunicorn, in one run.
 
-    uv run python benchmarks/throughput.py [--rounds 3] [--requests 3000]
+    uv run python benchmarks/throughput.py [--rounds 3] [--seconds 5]
 
-The load comes from tests/load.py in a second process, over loopback only. The
-rounds alternate between the two apps, so a noisy neighbour hurts both alike;
-medians are printed, and the ratio is the figure to read (target: the generated
-service keeps at least 0.9 of the bare app's requests per second on /health).
+The bare app is one route per path with a secret key, so that it opens the
+signed-cookie session on every request as the generated service does. Both run
+under gunicorn with 2 sync workers and the generated service's production config
+(JSON access line, security headers, CSRF, accounts). The load comes from wrk
+(Debian's `wrk` package) when it is installed, else from tests/load.py, in a
+second process over loopback. Rounds alternate between the apps, so a noisy
+neighbour hurts both alike; medians are printed, and the ratios are the figures
+to read. Goals: /health at least 0.9 of the bare app's requests per second,
+start-up (import and create_app()) at most 2x the bare app's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,6 +43,7 @@ BARE_APP = """\
 from flask import Flask
 
 app = Flask(__name__)
+app.secret_key = "5f0c8b2e7d1a4c6b9e3f2a1d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b"
 
 
 @app.get("/health")
@@ -48,16 +56,38 @@ def index():
     return "<!doctype html><title>Home</title><h1>Home</h1>"
 """
 WORKERS = 2
+PRODUCTION = {
+    "APP_ENV": "production",
+    "SECRET_KEY": "5f0c8b2e7d1a4c6b9e3f2a1d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b",
+}
 
 
-def measure(url: str, requests: int, concurrency: int) -> dict:
+def measure(url: str, seconds: float, concurrency: int) -> dict:
+    """Requests per second and p99 latency of GETs of ``url``; exits on any error."""
+    if shutil.which("wrk"):
+        output = subprocess.run(
+            ["wrk", "-t2", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency", url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        errors = re.search(r"(Non-2xx or 3xx responses|Socket errors): .*", output)
+        if errors:
+            sys.exit(f"{url} answered with errors: {errors.group(0)}")
+        p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
+        assert p99, output
+        scale = {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+        return {
+            "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
+            "p99_ms": float(p99.group(1)) * scale,
+        }
     output = subprocess.run(
         [
             sys.executable,
             str(ROOT / "tests" / "load.py"),
             url,
             "--requests",
-            str(requests),
+            str(int(seconds * 1000)),
             "--concurrency",
             str(concurrency),
         ],
@@ -71,6 +101,16 @@ def measure(url: str, requests: int, concurrency: int) -> dict:
     return result
 
 
+def worker_memory_mib(master: int) -> float:
+    """The largest resident set of the master's workers, in MiB."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    sizes = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        sizes.append(int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024)
+    return max(sizes)
+
+
 def start_up(python: str, code: str, cwd: Path, env: dict[str, str], runs: int = 7) -> float:
     """Median seconds for a fresh interpreter to run `code` (imports, app creation)."""
     timings = []
@@ -81,10 +121,36 @@ def start_up(python: str, code: str, cwd: Path, env: dict[str, str], runs: int =
     return statistics.median(timings[1:])
 
 
+def serve_and_measure(
+    command: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    port: int,
+    paths: list[str],
+    seconds: float,
+    concurrency: int,
+) -> tuple[dict[str, dict], float]:
+    """Start a server, measure each path after a warm-up; results and worker memory."""
+    results = {}
+    with server_process(command, cwd, env, port) as (base, process):
+        for path in paths:
+            measure(f"{base}{path}", 1, concurrency)  # warm up
+            results[path] = measure(f"{base}{path}", seconds, concurrency)
+        memory = worker_memory_mib(process.pid)
+    return results, memory
+
+
+def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, tuple("-" * width for width in widths), *rows):
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--concurrency", type=int, default=50)
     options = parser.parse_args()
 
@@ -93,11 +159,7 @@ def main() -> None:
     project = Project(render(template, work / "svc")).install()
     (work / "bare").mkdir()
     (work / "bare" / "bare_app.py").write_text(BARE_APP)
-    env = {
-        "APP_ENV": "production",
-        "SECRET_KEY": "t" * 64,
-        "DATABASE_URL": f"sqlite:///{work}/production.sqlite",
-    }
+    env = {**PRODUCTION, "DATABASE_URL": f"sqlite:///{work}/production.sqlite"}
     project.run("flask", "db", "upgrade", env=env)
 
     apps = {
@@ -105,15 +167,17 @@ def main() -> None:
         "generated": (project.path, f"{project.package}:create_app()"),
     }
     figures: dict[tuple[str, str], list[dict]] = {}
+    memory: dict[str, list[float]] = {}
     for _ in range(options.rounds):
         for name, (cwd, target) in apps.items():
             port = free_port()
             command = [*gunicorn_command(project, port, WORKERS)[:-1], target]
-            with server_process(command, cwd, env, port) as (base, _):
-                for path in ("/health", "/"):
-                    measure(f"{base}{path}", 300, options.concurrency)  # warm up
-                    result = measure(f"{base}{path}", options.requests, options.concurrency)
-                    figures.setdefault((name, path), []).append(result)
+            results, rss = serve_and_measure(
+                command, cwd, env, port, ["/health", "/"], options.seconds, options.concurrency
+            )
+            for path, result in results.items():
+                figures.setdefault((name, path), []).append(result)
+            memory.setdefault(name, []).append(rss)
 
     python = project.bin("python")
     full_env = clean_environment(**env)
@@ -130,24 +194,22 @@ def main() -> None:
     def median(name: str, path: str, key: str) -> float:
         return statistics.median(result[key] for result in figures[(name, path)])
 
+    load = "wrk" if shutil.which("wrk") else "tests/load.py"
     print(
-        f"gunicorn, {WORKERS} sync workers, {options.requests} requests over "
-        f"{options.concurrency} connections, medians of {options.rounds} alternating rounds\n"
+        f"gunicorn, {WORKERS} sync workers, {load} over {options.concurrency} connections "
+        f"for {options.seconds:g} s, medians of {options.rounds} alternating rounds\n"
     )
-    header = ("path", "bare req/s", "generated req/s", "ratio", "bare p99", "generated p99")
     rows = []
     for path in ("/health", "/"):
-        bare, generated = (
-            median("bare", path, "requests_per_second"),
-            median("generated", path, "requests_per_second"),
-        )
+        bare = median("bare", path, "requests_per_second")
+        generated = median("generated", path, "requests_per_second")
         rows.append(
             (
                 path,
-                f"{bare:.0f}",
-                f"{generated:.0f}",
+                f"{bare:.0f} req/s",
+                f"{generated:.0f} req/s",
                 f"{generated / bare:.2f}",
-                f"{median('bare', path, 'p99_ms'):.1f} ms",
+                f"{median('bare', path, 'p99_ms'):.1f} / "
                 f"{median('generated', path, 'p99_ms'):.1f} ms",
             )
         )
@@ -158,18 +220,24 @@ def main() -> None:
             f"{startup['generated'] * 1000:.0f} ms",
             f"{startup['generated'] / startup['bare']:.2f}",
             "",
+        )
+    )
+    bare_rss = statistics.median(memory["bare"])
+    generated_rss = statistics.median(memory["generated"])
+    rows.append(
+        (
+            "memory per worker (RSS)",
+            f"{bare_rss:.0f} MiB",
+            f"{generated_rss:.0f} MiB",
+            f"{generated_rss / bare_rss:.2f}",
             "",
         )
     )
-    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
-    for row in (header, tuple("-" * width for width in widths), *rows):
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    table(rows, ("", "bare", "generated", "ratio", "p99 bare / generated"))
     print(
         "\nEvery round:",
         {
-            f"{name} {path}": [r["requests_per_second"] for r in results]
+            f"{name} {path}": [round(r["requests_per_second"]) for r in results]
             for (name, path), results in figures.items()
         },
     )

@@ -132,11 +132,13 @@ MALFORMED = {
     "truncated chunked JSON": (
         b"POST /api/v1/items HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
         b"Content-Type: application/json\r\nConnection: close\r\n\r\n"
-        b"ffff\r\n{\"name\": \"x\"}\r\n"
+        b'ffff\r\n{"name": "x"}\r\n'
     ),
     "over-long host label": b"GET / HTTP/1.1\r\nHost: " + b"a" * 64 + b".example\r\n"
     b"Connection: close\r\n\r\n",
-    "empty host label": b"GET /auth/login HTTP/1.1\r\nHost: a..example\r\nConnection: close\r\n\r\n",
+    "empty host label": (
+        b"GET /auth/login HTTP/1.1\r\nHost: a..example\r\nConnection: close\r\n\r\n"
+    ),
     "dot host": b"GET /no-such-page HTTP/1.1\r\nHost: .\r\nConnection: close\r\n\r\n",
     "id beyond 64 bits": (
         b"GET /api/v1/items/99999999999999999999999 HTTP/1.1\r\nHost: localhost\r\n"
@@ -198,9 +200,7 @@ def test_copied_cookies_open_nothing_after_logout_or_a_reset(
         assert browser.cookies["remember_token"] != first_token
         thief = browser.copy()
         new_password = ["--password", "reset by the operator"]
-        default_project.run(
-            "flask", "auth", "set-password", OWNER, *new_password, env=production
-        )
+        default_project.run("flask", "auth", "set-password", OWNER, *new_password, env=production)
         assert thief.request("GET", "/auth/account")[0] == 302
         assert browser.request("GET", "/auth/account")[0] == 302
 
@@ -275,9 +275,7 @@ def test_a_login_flood_neither_bloats_workers_nor_starves_health_checks(
         prober.start()
         with ThreadPoolExecutor(16) as pool:
             results = list(
-                pool.map(
-                    lambda n: attempts(port, f"198.51.100.{n % 8}", [OWNER] * 5), range(16)
-                )
+                pool.map(lambda n: attempts(port, f"198.51.100.{n % 8}", [OWNER] * 5), range(16))
             )
         stop.set()
         prober.join()
@@ -317,9 +315,7 @@ def test_a_bad_setting_stops_the_server_and_is_named(
 
 
 @pytest.fixture(scope="module")
-def postgres_project(
-    tmp_path_factory: pytest.TempPathFactory, template: Path
-) -> Project:
+def postgres_project(tmp_path_factory: pytest.TempPathFactory, template: Path) -> Project:
     destination = tmp_path_factory.mktemp("hardening") / "pg-service"
     return Project(render(template, destination, {"database": "postgresql"})).install()
 
