@@ -66,7 +66,16 @@ def measure(url: str, seconds: float, concurrency: int) -> dict:
     """Requests per second and p99 latency of GETs of ``url``; exits on any error."""
     if shutil.which("wrk"):
         output = subprocess.run(
-            ["wrk", "-t2", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency", url],
+            [
+                "wrk",
+                "-t2",
+                f"-c{concurrency}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "10s",
+                "--latency",
+                url,
+            ],
             capture_output=True,
             text=True,
             check=True,
