@@ -157,11 +157,11 @@ def test_answer_changes_on_postgresql_keep_the_database_in_step(
 
     change_answers(project, "--skip-tasks", api=False)
     project.install()
-    assert migrate_and_check(project, env) == {"users": 1}
+    assert migrate_and_check(project, env) == {"users": 1, "login_attempts": 0}
     commit_all(project.path, "No API")
     change_answers(project, "--skip-tasks", api=True)
     project.install()
-    assert migrate_and_check(project, env) == {"users": 1, "items": 0}
+    assert migrate_and_check(project, env) == {"users": 1, "login_attempts": 0, "items": 0}
     # The migrations run backwards too: the tests' downgrade to base passes.
     project.pytest("tests/test_migrations.py", env={"TEST_DATABASE_URL": env["DATABASE_URL"]})
 
@@ -258,4 +258,4 @@ def test_the_teams_models_and_migrations_are_left_alone(
     assert {name: after[name] for name in ours} == ours
     assert (package / "widgets.py").is_file()
     project.install()
-    assert migrate_and_check(project, env) == {"users": 0, "widgets": 0}
+    assert migrate_and_check(project, env) == {"users": 0, "login_attempts": 0, "widgets": 0}
