@@ -287,7 +287,7 @@ def log_of(log: IO[str]) -> str:
 
 
 def wait_until_serving(
-    process: subprocess.Popen[str], log: IO[str], url: str, timeout: float = 30
+    process: subprocess.Popen[str], log: IO[str], url: str, timeout: float = 90
 ) -> None:
     deadline = time.monotonic() + timeout
     while True:
