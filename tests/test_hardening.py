@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import pytest
 from helpers import (
@@ -26,6 +27,7 @@ from helpers import (
     fetch,
     free_port,
     gunicorn_command,
+    log_of,
     render,
     server_process,
 )
@@ -35,13 +37,18 @@ OWNER, PASSWORD = "owner", "owner password!"
 
 @contextmanager
 def served(
-    project: Project, env: dict[str, str], workers: int = 2, *options: str
+    project: Project,
+    env: dict[str, str],
+    workers: int = 2,
+    *options: str,
+    log: IO[str] | None = None,
 ) -> Iterator[tuple[int, int]]:
-    """The project under gunicorn; yields its port and master pid."""
+    """The project under gunicorn; yields its port and master pid. Its output
+    goes to ``log`` when given."""
     port = free_port()
     command = gunicorn_command(project, port, workers)
     command[-1:-1] = list(options)
-    with server_process(command, project.path, env, port) as (_, process):
+    with server_process(command, project.path, env, port, log) as (_, process):
         yield port, process.pid
 
 
@@ -71,9 +78,16 @@ class Client:
         self.cookies: dict[str, str] = {}
 
     def request(
-        self, method: str, path: str, form: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None = None,
+        *,
+        json_text: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], str]:
-        headers = {"Host": "localhost"}
+        """Send a form, or JSON given as its text (so that it can be malformed)."""
+        headers = {"Host": "localhost", **(headers or {})}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if self.address:
@@ -82,6 +96,9 @@ class Client:
         if form is not None:
             body = urllib.parse.urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif json_text is not None:
+            body = json_text
+            headers["Content-Type"] = "application/json"
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             connection.request(method, path, body=body, headers=headers)
@@ -153,13 +170,50 @@ MALFORMED = {
 }
 
 
+# JSON an API client may send, logged in and with its CSRF token, so that the
+# body is read and parsed for real.
+MALFORMED_JSON = {
+    "nested 100,000 deep": "[" * 100_000 + "]" * 100_000,
+    "nested objects": '{"name": ' * 50_000 + '"x"' + "}" * 50_000,
+    "unpaired surrogate": '{"name": "\\ud800"}',
+    "unpaired surrogate in a key": '{"\\udfff": "x"}',
+    "NUL in a string": '{"name": "a\\u0000b"}',
+    "truncated": '{"name": ',
+}
+# Query strings no 64-bit database column or offset holds.
+OUT_OF_RANGE = [
+    "/api/v1/items?page=99999999999999999999999",
+    f"/api/v1/items?page={2**63 - 1}",
+    f"/api/v1/items/{2**63}",
+]
+
+
 def test_malformed_requests_are_4xx_without_a_traceback(
-    default_project: Project, production: dict[str, str]
+    default_project: Project, production: dict[str, str], tmp_path: Path
 ) -> None:
-    with served(default_project, production) as (port, _):
-        statuses = {name: raw(port, request)[0] for name, request in MALFORMED.items()}
-        assert all(400 <= status < 500 for status in statuses.values()), statuses
-        assert fetch(f"http://127.0.0.1:{port}/health")[0] == 200
+    create_owner(default_project, production)
+    with (tmp_path / "server.log").open("w+") as log:
+        with served(default_project, production, log=log) as (port, _):
+            statuses = {name: raw(port, request)[0] for name, request in MALFORMED.items()}
+            client = Client(port)
+            assert client.log_in(OWNER, PASSWORD) == 302
+            token = {"X-CSRFToken": client.form_token("/auth/account")}
+            for name, text in MALFORMED_JSON.items():
+                statuses[name] = client.request(
+                    "POST", "/api/v1/items", json_text=text, headers=token
+                )[0]
+            for path in OUT_OF_RANGE:
+                statuses[path] = client.request("GET", path)[0]
+            # The same client, with the same token, still gets its writes in.
+            created = client.request(
+                "POST", "/api/v1/items", json_text='{"name": "ok"}', headers=token
+            )
+            assert created[0] == 201, created
+            assert fetch(f"http://127.0.0.1:{port}/health")[0] == 200
+        output = log_of(log)
+    assert all(400 <= status < 500 for status in statuses.values()), statuses
+    assert "Traceback" not in output
+    assert '"status": 500' not in output
 
 
 def test_routing_redirects_stay_on_this_site(
@@ -203,6 +257,50 @@ def test_copied_cookies_open_nothing_after_logout_or_a_reset(
         default_project.run("flask", "auth", "set-password", OWNER, *new_password, env=production)
         assert thief.request("GET", "/auth/account")[0] == 302
         assert browser.request("GET", "/auth/account")[0] == 302
+
+        # The owner changes the password on the account page: this browser goes
+        # on, every copy of its cookies stops.
+        assert browser.log_in(OWNER, new_password[1], remember=True) == 302
+        thief = browser.copy()
+        change = {
+            "csrf_token": browser.form_token("/auth/account"),
+            "current": new_password[1],
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        }
+        assert browser.request("POST", "/auth/account/password", change)[0] == 302
+        assert thief.request("GET", "/auth/account")[0] == 302
+        assert browser.request("GET", "/auth/account")[0] == 200
+        assert Client(port).log_in(OWNER, PASSWORD) == 302
+
+
+def test_usernames_are_one_account_whatever_their_case_or_form(
+    default_project: Project, production: dict[str, str]
+) -> None:
+    create_owner(default_project, production)
+    # Every attempt comes from one address: let them all through.
+    env = {**production, "LOGIN_RATE_LIMIT": "100 per minute"}
+    with served(default_project, env) as (port, _):
+        impostor = Client(port)
+        for twin in ["OWNER", "Owner", "\uff4f\uff57\uff4e\uff45\uff52", "owner\n"]:
+            form = {
+                "csrf_token": impostor.form_token("/auth/register"),
+                "username": twin,
+                "password": "impostor password",
+                "confirm": "impostor password",
+            }
+            impostor.request("POST", "/auth/register", form)
+            # No second account: the twin's password opens nothing...
+            assert Client(port).log_in(twin, "impostor password") == 200
+            # ...and the owner's does, under any spelling.
+            assert Client(port).log_in(twin.strip(), PASSWORD) == 302
+    package = default_project.package
+    count = (
+        f"from {package} import create_app; from {package}.extensions import db; "
+        f"from {package}.models import User\n"
+        "with create_app().app_context(): print(db.session.query(User).count())"
+    )
+    assert default_project.run("python", "-c", count, env=production).stdout.split() == ["1"]
 
 
 def attempts(port: int, address: str, usernames: list[str]) -> list[int]:
@@ -293,6 +391,9 @@ def test_a_login_flood_neither_bloats_workers_nor_starves_health_checks(
     ("variable", "value"),
     [
         ("SECRET_KEY", "changeme"),
+        ("SECRET_KEY", "a"),
+        ("SECRET_KEY", "   "),
+        ("SECRET_KEY", "x" * 31),
         ("PROXY_COUNT", "-1"),
         ("LOG_FORMAT", "xml"),
         ("DATABASE_URL", "postgres://user:secret@db.example/app"),
