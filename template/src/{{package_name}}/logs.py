@@ -88,6 +88,10 @@ class AccessLog:
                 f'"duration_ms": {milliseconds}, "remote_addr": {address}}}\n'
             )
         else:
+            if not message.isprintable():
+                # A path may hold any character, newlines too: escaped, it
+                # cannot end the line and forge the next.
+                message = message.encode("unicode_escape").decode("ascii")
             line = f"{self.now()} INFO {message} request_id={request_id}\n"
         stream = sys.stdout
         with self.lock:

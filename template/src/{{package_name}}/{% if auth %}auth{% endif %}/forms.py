@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from ..models import PASSWORD_LENGTH, USERNAME_LENGTH, normalize_username
+from ..models import PASSWORD_LENGTH, USERNAME_LENGTH, normalize_username, username_key
 
 USERNAME_HINT = "Use letters, digits, dots, hyphens and underscores only."
 # Besides letters and digits of any script, and the marks that follow letters in
@@ -21,7 +21,9 @@ def username_problem(username: str) -> str | None:
     """
     name = normalize_username(username)
     low, high = USERNAME_LENGTH
-    if not low <= len(name) <= high:
+    # Case folding lengthens some names ("ß" folds to "ss"): the folded form
+    # is stored too, and must fit its column.
+    if not low <= len(name) <= high or len(username_key(name)) > high:
         return f"Use {low} to {high} characters. {USERNAME_HINT}"
     for position, char in enumerate(name):
         kind = unicodedata.category(char)[0]

@@ -47,7 +47,7 @@ def remembered() -> bool:
 @login_manager.user_loader
 def load_user(token: str) -> User | None:
     """The user a session or remember-me token opens, or None if it no longer does."""
-    parts = TOKEN.match(token)
+    parts = TOKEN.fullmatch(token)
     if parts is None:
         # Includes the bare user ids of sessions from before tokens existed.
         return None

@@ -4,7 +4,8 @@ Every worker process and every instance of the service shares the database, so
 the limits hold exactly as configured however many of them there are, with no
 other server to run. Two limits apply to logging in:
 
-- per client address (LOGIN_RATE_LIMIT), also for registering;
+- per client address (LOGIN_RATE_LIMIT), also for registering; an IPv6
+  client counts as its /64, which it is given whole;
 - per account (LOGIN_ACCOUNT_LIMIT), whatever addresses the attempts come from.
   It counts attempts at a username whether or not an account has it, so its
   answer reveals nothing about which usernames exist.
@@ -21,6 +22,7 @@ need limits, and one upsert per limit is all they take.
 
 import hashlib
 import hmac
+import ipaddress
 import math
 from datetime import UTC, timedelta
 
@@ -62,7 +64,22 @@ FORGET = text("DELETE FROM login_attempts WHERE subject = :subject")
 
 def check_address() -> None:
     """Count an attempt from this client address; 429 once over its limit."""
-    check("address", request.remote_addr or "", "LOGIN_RATE_LIMIT")
+    check("address", client_network(request.remote_addr or ""), "LOGIN_RATE_LIMIT")
+
+
+def client_network(address: str) -> str:
+    """What one client controls: its IPv4 address, or its IPv6 /64 (a home or a
+    server is given a whole /64, so counting single IPv6 addresses would let
+    one client make billions of attempts)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 def check_account(username: str) -> None:
