@@ -21,10 +21,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from throughput import PRODUCTION, WORKERS, serve_and_measure, table
+from throughput import PRODUCTION, WORKERS, serve_and_measure, served_command, table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers import UV, Project, free_port, gunicorn_command, render, snapshot_template
+from helpers import UV, Project, free_port, render, snapshot_template
 
 PEER_ANSWERS = {
     "full_name": "Peer",
@@ -111,18 +111,20 @@ def main() -> None:
         "generated /": (project.path, f"{project.package}:create_app()", env, "/", None),
     }
     rates: dict[str, list[float]] = {}
-    memory: dict[str, list[float]] = {}
+    memory: dict[str, list[dict[str, float]]] = {}
     for _ in range(options.rounds):
         for name, (cwd, target, server_env, path, venv_owner) in servers.items():
             port = free_port()
-            command = [*gunicorn_command(project, port, WORKERS)[:-1], target]
+            # Both with the generated project's gunicorn.conf.py, each with
+            # its own gunicorn.
+            command = served_command(project, port, target)
             if venv_owner is not None:
                 command[0] = str(venv_owner / ".venv/bin/gunicorn")
-            results, rss = serve_and_measure(
+            results, sizes = serve_and_measure(
                 command, cwd, server_env, port, [path], options.seconds, options.concurrency
             )
             rates.setdefault(name, []).append(results[path]["requests_per_second"])
-            memory.setdefault(name, []).append(rss)
+            memory.setdefault(name, []).append(sizes)
 
     peer_rate = statistics.median(rates["cookiecutter-flask /about/"])
     ours = statistics.median(rates["generated /"])
@@ -138,11 +140,19 @@ def main() -> None:
                 f"{ours:.0f}",
                 f"{ours / peer_rate:.2f}",
             ),
-            (
-                "memory per worker (RSS)",
-                f"{statistics.median(memory['cookiecutter-flask /about/']):.0f} MiB",
-                f"{statistics.median(memory['generated /']):.0f} MiB",
-                "",
+            *(
+                (
+                    label,
+                    *(
+                        f"{statistics.median(sizes[kind] for sizes in memory[name]):.0f} MiB"
+                        for name in servers
+                    ),
+                    "",
+                )
+                for kind, label in (
+                    ("rss", "memory per worker (RSS)"),
+                    ("private", "  of which its own"),
+                )
             ),
         ],
         ("", "cookiecutter-flask /about/", "generated /", "ratio"),

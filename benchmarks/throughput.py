@@ -5,10 +5,12 @@ start-up time next to a bare Flask app's, both under the same gunicorn, in one r
 
 The bare app is one route per path with a secret key, so that it opens the
 signed-cookie session on every request as the generated service does. Both run
-under gunicorn with 2 sync workers and the generated service's production config
-(JSON access line, security headers, CSRF, accounts). The load comes from wrk
-(Debian's `wrk` package) when it is installed, else from tests/load.py, in a
-second process over loopback. Rounds alternate between the apps, so a noisy
+under gunicorn with 2 sync workers and the generated project's gunicorn.conf.py,
+the service in its production config (JSON access line, security headers, CSRF,
+accounts). Memory is each worker's resident set, and the part of it that is
+the worker's own rather than shared with the master it was forked from. The
+load comes from wrk (Debian's `wrk` package) when it is installed, else from
+tests/load.py, in a second process over loopback. Rounds alternate between the apps, so a noisy
 neighbour hurts both alike; medians are printed, and the ratios are the figures
 to read. Goals: /health at least 0.9 of the bare app's requests per second,
 start-up (import and create_app()) at most 2x the bare app's.
@@ -110,14 +112,27 @@ def measure(url: str, seconds: float, concurrency: int) -> dict:
     return result
 
 
-def worker_memory_mib(master: int) -> float:
-    """The largest resident set of the master's workers, in MiB."""
+def worker_memory_mib(master: int) -> dict[str, float]:
+    """The largest resident set of the master's workers, and the largest part
+    of one that is its own (not shared with the master it was forked from), in
+    MiB."""
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    sizes = []
+    resident, private = [], []
     for pid in children:
-        status = Path(f"/proc/{pid}/status").read_text()
-        sizes.append(int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024)
-    return max(sizes)
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        sizes = {
+            name: int(kib) / 1024 for name, kib in re.findall(r"^(\w+):\s+(\d+) kB", rollup, re.M)
+        }
+        resident.append(sizes["Rss"])
+        private.append(sizes["Private_Clean"] + sizes["Private_Dirty"])
+    return {"rss": max(resident), "private": max(private)}
+
+
+def served_command(project: Project, port: int, target: str) -> list[str]:
+    """Gunicorn serving ``target`` with the generated project's gunicorn.conf.py
+    (whatever it sets, for every app measured) and WORKERS sync workers."""
+    command = gunicorn_command(project, port, WORKERS)
+    return [command[0], "--config", str(project.path / "gunicorn.conf.py"), *command[1:-1], target]
 
 
 def start_up(python: str, code: str, cwd: Path, env: dict[str, str], runs: int = 7) -> float:
@@ -138,7 +153,7 @@ def serve_and_measure(
     paths: list[str],
     seconds: float,
     concurrency: int,
-) -> tuple[dict[str, dict], float]:
+) -> tuple[dict[str, dict], dict[str, float]]:
     """Start a server, measure each path after a warm-up; results and worker memory."""
     results = {}
     with server_process(command, cwd, env, port) as (base, process):
@@ -176,17 +191,22 @@ def main() -> None:
         "generated": (project.path, f"{project.package}:create_app()"),
     }
     figures: dict[tuple[str, str], list[dict]] = {}
-    memory: dict[str, list[float]] = {}
+    memory: dict[str, list[dict[str, float]]] = {}
     for _ in range(options.rounds):
         for name, (cwd, target) in apps.items():
             port = free_port()
-            command = [*gunicorn_command(project, port, WORKERS)[:-1], target]
-            results, rss = serve_and_measure(
-                command, cwd, env, port, ["/health", "/"], options.seconds, options.concurrency
+            results, sizes = serve_and_measure(
+                served_command(project, port, target),
+                cwd,
+                env,
+                port,
+                ["/health", "/"],
+                options.seconds,
+                options.concurrency,
             )
             for path, result in results.items():
                 figures.setdefault((name, path), []).append(result)
-            memory.setdefault(name, []).append(rss)
+            memory.setdefault(name, []).append(sizes)
 
     python = project.bin("python")
     full_env = clean_environment(**env)
@@ -231,17 +251,18 @@ def main() -> None:
             "",
         )
     )
-    bare_rss = statistics.median(memory["bare"])
-    generated_rss = statistics.median(memory["generated"])
-    rows.append(
-        (
-            "memory per worker (RSS)",
-            f"{bare_rss:.0f} MiB",
-            f"{generated_rss:.0f} MiB",
-            f"{generated_rss / bare_rss:.2f}",
-            "",
+    for kind, label in (("rss", "memory per worker (RSS)"), ("private", "  of which its own")):
+        bare_size = statistics.median(sizes[kind] for sizes in memory["bare"])
+        generated_size = statistics.median(sizes[kind] for sizes in memory["generated"])
+        rows.append(
+            (
+                label,
+                f"{bare_size:.0f} MiB",
+                f"{generated_size:.0f} MiB",
+                f"{generated_size / bare_size:.2f}",
+                "",
+            )
         )
-    )
     table(rows, ("", "bare", "generated", "ratio", "p99 bare / generated"))
     print(
         "\nEvery round:",

@@ -449,3 +449,12 @@ def test_postgresql_nul_bytes_and_an_unmigrated_database(
         assert client.request("POST", "/auth/login", nul_form)[0] == 400
         assert client.request("GET", "/?q=%00")[0] == 400
         assert client.request("POST", "/auth/login", form)[0] == 200
+        # 80 characters whose case fold, stored beside them, takes 160.
+        long_fold = {
+            "csrf_token": client.form_token("/auth/register"),
+            "username": "\u00df" * 80,
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        }
+        status, _, page = client.request("POST", "/auth/register", long_fold)
+        assert (status, "Use 3 to 80 characters" in page) == (200, True)
