@@ -23,6 +23,13 @@ from werkzeug.wrappers import Response
 # be followed across services; anything else is replaced.
 INCOMING_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 JSON_TIME = "%Y-%m-%dT%H:%M:%S%z"
+# The access line in JSON, as JsonFormatter would write it with the request's
+# fields; its values are JSON already.
+JSON_ACCESS_LINE = (
+    '{"time": %s, "level": "INFO", "logger": %s, "message": %s, '
+    '"request_id": %s, "method": %s, "path": %s, "status": %d, '
+    '"duration_ms": %r, "remote_addr": %s}\n'
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -79,13 +86,16 @@ class AccessLog:
         message = f"{method} {path} {status} {milliseconds:.1f}ms"
         if self.json_lines:
             quote = encode_basestring  # a JSON string, as json.dumps writes it
-            address = json.dumps(request.remote_addr)
-            line = (
-                f'{{"time": {quote(self.now())}, "level": "INFO", '
-                f'"logger": {quote(self.logger)}, "message": {quote(message)}, '
-                f'"request_id": {quote(request_id)}, "method": {quote(method)}, '
-                f'"path": {quote(path)}, "status": {status}, '
-                f'"duration_ms": {milliseconds}, "remote_addr": {address}}}\n'
+            line = JSON_ACCESS_LINE % (
+                quote(self.now()),
+                quote(self.logger),
+                quote(message),
+                quote(request_id),
+                quote(method),
+                quote(path),
+                status,
+                milliseconds,
+                json.dumps(request.remote_addr),
             )
         else:
             if not message.isprintable():
