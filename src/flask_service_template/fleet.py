@@ -140,17 +140,14 @@ def for_each_project(
         key = repository_of(Path(status.project)) if one_per_repository else status.project
         groups.setdefault(key, []).append(position)
     results: dict[int, Result] = {}
-    done = 0
 
     def run_group(positions: list[int]) -> None:
-        nonlocal done
         for position in positions:
             started = time.perf_counter()
             results[position] = work(found[position])
-            done += 1
             seconds = time.perf_counter() - started
             print(
-                f"[{done}/{len(found)}] {found[position].project}: "
+                f"[{len(results)}/{len(found)}] {found[position].project}: "
                 f"{label(results[position])} ({seconds:.1f} s)",
                 file=sys.stderr,
                 flush=True,

@@ -88,11 +88,21 @@ def migrations_warning(project: Path, added: list[str]) -> list[str]:
 def hidden_update_files(project: Path) -> list[str]:
     """Files the update wrote that .gitignore hides from `git stash`: its .rej files,
     and any other file the update report names."""
-    ignored = git(project, "ls-files", "-z", "--others", "--ignored", "--exclude-standard")
-    hidden = {path for path in ignored.stdout.split("\0") if path}
     conflicts = (read_report(project) or {}).get("conflicts")
-    named = {str(path) for path in conflicts} if isinstance(conflicts, list) else set()
-    return sorted(path for path in hidden if path.endswith(".rej") or path in named)
+    named = [str(path) for path in conflicts] if isinstance(conflicts, list) else []
+    ignored = git(
+        project,
+        "ls-files",
+        "-z",
+        "--others",
+        "--ignored",
+        "--exclude-standard",
+        "--",
+        "*.rej",
+        *named,
+        ":(exclude).venv",
+    )
+    return sorted({path for path in ignored.stdout.split("\0") if path})
 
 
 def stash_update(project: Path, committed: str, applied: str) -> Rollback:
