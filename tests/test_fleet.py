@@ -26,6 +26,8 @@ from helpers import (
     update,
 )
 
+from flask_service_template import preview
+
 # One worker runs this module: its projects are built once and copied per test.
 pytestmark = pytest.mark.xdist_group("fleet")
 
@@ -98,14 +100,17 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     generate(repo.path, originals / "plain", vcs_ref=old)
     for name in ("edited", "failing"):
         shutil.copytree(originals / "plain", originals / name, symlinks=True)
-    # The team's edits: one where the release edits too, one failing test.
+    # The team's edits: one where the release edits too, and a dependency pin
+    # the template's own dependencies cannot live with (a check that fails fast).
     gitignore = originals / "edited" / ".gitignore"
     gitignore.write_text(gitignore.read_text().replace("# Tools\n", "# Tools\n.nox/\n"))
     commit_all(originals / "edited", "Ignore nox")
-    (originals / "failing" / "tests" / "test_team_rule.py").write_text(
-        "def test_team_rule() -> None:\n    assert 1 + 1 == 3\n"
+    pyproject = originals / "failing" / "pyproject.toml"
+    pinned = pyproject.read_text().replace(
+        "dependencies = [\n", 'dependencies = [\n    "werkzeug<3",\n', 1
     )
-    commit_all(originals / "failing", "A team rule")
+    pyproject.write_text(pinned)
+    commit_all(originals / "failing", "Pin werkzeug")
     repo.replace("template/.gitignore", "# Tools\n", "# Tools\n.tox/\n")
     (repo.path / "template" / RELEASED_FILE).write_text("How to contribute.\n")
     (repo.path / "template" / "{% if docker %}.dockerignore{% endif %}").unlink()
@@ -129,7 +134,7 @@ def test_preview_counts_changes_and_conflicts_and_touches_no_project(
         for project in (plain, edited, dirty)
     }
 
-    result = flask_template("preview", "--json", "--jobs", "2", plain, edited, dirty)
+    result = flask_template("preview", "--json", "--diff", "--jobs", "2", plain, edited, dirty)
 
     assert result.returncode == 0, result.stdout + result.stderr
     previews = as_json(result)
@@ -148,17 +153,17 @@ def test_preview_counts_changes_and_conflicts_and_touches_no_project(
     assert "uncommitted change(s) are left out" in str(previews["dirty"]["note"])
     assert previews["dirty"]["changed"] == previews["plain"]["changed"]
 
-    # As people read it, with the diff.
-    shown = flask_template("preview", "--diff", edited)
-    assert shown.returncode == 0, shown.stderr
-    table = shown.stdout.splitlines()
-    assert table[0].split() == ["project", "from", "to", "changed", "added", "deleted", "conflicts"]
-    assert table[1].split() == [str(edited), old, new, "1", "1", "1", "1"]
-    assert f"{edited}: {old} -> {new}: 1 changed, 1 added, 1 deleted, 1 in conflict" in shown.stdout
-    assert "    C .gitignore" in shown.stdout
-    assert f"    D {DROPPED_FILE}" in shown.stdout
-    assert "+.tox/" in shown.stdout
-    assert "+How to contribute." in shown.stdout
+    assert "+.tox/" in str(previews["plain"]["diff"])
+    assert "+How to contribute." in str(previews["plain"]["diff"])
+    assert "<<<<<<< before updating" in str(previews["edited"]["diff"])
+    # As people read it: the same previews as a table, then each project's files.
+    shown = preview.summary([preview.Preview(**entry) for entry in json.loads(result.stdout)])
+    lines = shown.splitlines()
+    assert lines[0].split() == ["project", "from", "to", "changed", "added", "deleted", "conflicts"]
+    assert lines[2].split() == [str(edited), old, new, "1", "1", "1", "1"]
+    assert f"{edited}: {old} -> {new}: 1 changed, 1 added, 1 deleted, 1 in conflict" in shown
+    assert "    C .gitignore" in shown
+    assert f"    D {DROPPED_FILE}" in shown
 
     for project, (was, commit, changes) in before.items():
         assert files(project) == was, project
@@ -270,7 +275,8 @@ def test_update_with_the_check_commits_only_green_projects(fleet: Fleet, tmp_pat
         f"Update the Flask service template from {fleet.old[1:]} to {fleet.new[1:]}"
     )
     assert outcomes["failing"]["outcome"] == "not green"
-    assert outcomes["failing"]["failed_checks"] == ["tests"]
+    assert outcomes["failing"]["failed_checks"][0].startswith("install")
+    assert f"failed: {outcomes['failing']['failed_checks'][0]}" in outcomes["failing"]["why"]
     assert outcomes["failing"]["commit"] is None
     assert head(failing) == failing_head
     assert " M .copier-answers.yml" in status_lines(failing)
