@@ -401,7 +401,7 @@ def test_one_entry_point_and_the_status_script_agree(fleet: Fleet) -> None:
     )
     command = flask_template("status", project)
     assert (command.returncode, command.stdout) == (script.returncode, script.stdout)
-    assert f"flask-template update {project}" in command.stdout
+    assert f"next: flask-template preview {project}" in command.stdout
     usage = flask_template("--help").stdout
     for name in ("status", "preview", "update", "rollback"):
         assert f"    {name}" in usage

@@ -100,9 +100,7 @@ def test_a_fleet_behind_and_current_clean_and_dirty(
         [str(behind.path), current[1:], newer[1:], "yes", "clean", "update", "due"],
         [str(edited.path), newer[1:], newer[1:], "no", "2", "uncommitted", "change(s)", "current"],
     ]
-    assert f"    next: flask-template preview {behind.path}; flask-template update" in "\n".join(
-        table
-    )
+    assert f"next: flask-template preview {behind.path}" in table
 
     # The project that was due takes the update and is current again.
     update(behind)

@@ -211,10 +211,7 @@ def uncommitted_update(
 
 def dirty_fix(project: Path) -> str:
     where = quoted(project)
-    return (
-        f"commit them (git -C {where} add -A && git -C {where} commit) or set them "
-        f"aside (git -C {where} stash push --include-untracked)"
-    )
+    return f"commit them, or set them aside: git -C {where} stash push --include-untracked"
 
 
 def judge(status: Status, project: Path, tree: WorkingTree, answers_committed: bool) -> Status:
@@ -258,7 +255,7 @@ def judge(status: Status, project: Path, tree: WorkingTree, answers_committed: b
     elif status.update_due:
         status.state = UPDATE_DUE
         status.message = f"copier update moves it to {status.newest_version}"
-        status.fix = f"flask-template preview {where}; flask-template update {where}"
+        status.fix = f"flask-template update {where}"
     else:
         status.state = CURRENT
     return status
@@ -308,10 +305,16 @@ def report(found: Sequence[Status]) -> str:
         )
     lines = [table(rows)]
     for status in found:
+        if status.state == UPDATE_DUE:
+            continue
         if status.error or status.message:
             lines.append(f"{status.project}: {status.error or status.message}")
         if status.fix:
-            lines.append(f"    {'next' if status.state == UPDATE_DUE else 'fix'}: {status.fix}")
+            lines.append(f"    fix: {status.fix}")
+    due = " ".join(quoted(status.project) for status in found if status.state == UPDATE_DUE)
+    if due:
+        lines.append(f"next: flask-template preview {due}")
+        lines.append(f"      flask-template update {due}")
     return "\n".join(lines)
 
 
