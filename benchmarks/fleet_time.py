@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,13 @@ def main() -> None:
     parser.add_argument("--projects", type=int, default=10)
     count = parser.parse_args().projects
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
+    try:
+        measure(work, count)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # some hundred MB of projects and venvs
+
+
+def measure(work: Path, count: int) -> None:
     repo, previous, current = release_history(work / "template")
 
     def fleet(name: str, size: int = count) -> list[str]:

@@ -22,11 +22,13 @@ from helpers import (
     generate,
     git,
     next_version,
+    release_history,
     render,
     update,
 )
 
 from flask_service_template import preview
+from flask_service_template.update_report import check_in_output
 
 # One worker runs this module: its projects are built once and copied per test.
 pytestmark = pytest.mark.xdist_group("fleet")
@@ -274,6 +276,12 @@ def test_update_with_the_check_commits_only_green_projects(fleet: Fleet, tmp_pat
     assert message.strip() == (
         f"Update the Flask service template from {fleet.old[1:]} to {fleet.new[1:]}"
     )
+    # Where a release writes no report, the check's own lines say the same.
+    assert check_in_output(outcomes["good"]["output"])["green"] is True
+    assert (
+        check_in_output(outcomes["failing"]["output"])["failed"]
+        == (outcomes["failing"]["failed_checks"])
+    )
     assert outcomes["failing"]["outcome"] == "not green"
     assert outcomes["failing"]["failed_checks"][0].startswith("install")
     assert f"failed: {outcomes['failing']['failed_checks'][0]}" in outcomes["failing"]["why"]
@@ -346,6 +354,25 @@ def test_rollback_of_a_committed_update_reverts_it(fleet: Fleet, tmp_path: Path)
     later_update = git(later, "rev-parse", "HEAD~1").strip()
     assert f"git -C {later} revert {later_update[:12]}" in not_last.stdout
     assert git(later, "log", "-1", "--format=%s").strip() == "Notes"
+
+
+def test_a_release_without_the_update_report_still_gets_its_conflicts_listed(
+    tmp_path: Path,
+) -> None:
+    """Releases before 0.3.0 write no update report: conflicts then come from git."""
+    repo, _, _ = release_history(tmp_path / "template-repo", ["0.1.0", "0.2.0"])
+    project = generate(repo.path, tmp_path / "service", vcs_ref="v0.1.0").path
+    readme = project / "README.md"
+    intro = "A Flask service built on the application-factory pattern, generated from a\n"
+    readme.write_text(readme.read_text().replace(intro, "The billing service, generated from a\n"))
+    commit_all(project, "Say what the service is")
+
+    result = flask_template("update", "--skip-check", "--vcs-ref=v0.2.0", "--json", project)
+
+    (outcome,) = as_json(result).values()
+    assert (outcome["outcome"], outcome["version_to"]) == ("conflicts", "0.2.0")
+    assert outcome["conflicts"] == ["README.md"]
+    assert not (project / ".git" / "flask-template-update.json").exists()
 
 
 def test_rollback_refuses_what_is_no_update(fleet: Fleet, tmp_path: Path) -> None:

@@ -158,6 +158,12 @@ def for_each_project(
     return [results[position] for position in range(len(found))]
 
 
+def question_answer(text: str) -> str:
+    if "=" not in text or text.startswith("="):
+        raise argparse.ArgumentTypeError(f"{text!r} is not QUESTION=ANSWER, as in api=false")
+    return text
+
+
 def add_update_arguments(parser: argparse.ArgumentParser) -> None:
     """The options `preview` and `update` share."""
     parser.add_argument("projects", nargs="+", metavar="PROJECT", help="a generated project")
@@ -168,6 +174,7 @@ def add_update_arguments(parser: argparse.ArgumentParser) -> None:
         "--data",
         action="append",
         default=[],
+        type=question_answer,
         metavar="QUESTION=ANSWER",
         help="change an answer (repeatable), as copier update --data",
     )

@@ -22,6 +22,12 @@ def git(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def git_paths(project: Path, *arguments: str) -> list[str]:
+    """The paths a git listing command prints with ``-z`` (ls-files, diff --name-only)."""
+    listed = git(project, *arguments[:1], "-z", *arguments[1:])
+    return sorted({path for path in listed.stdout.split("\0") if path})
+
+
 def quoted(project: Path | str) -> str:
     return shlex.quote(str(project))
 

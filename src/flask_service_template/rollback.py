@@ -34,6 +34,7 @@ from flask_service_template.project import (
     committed_answers_text,
     display_version,
     git,
+    git_paths,
     quoted,
     working_answers_text,
     working_tree,
@@ -90,10 +91,9 @@ def hidden_update_files(project: Path) -> list[str]:
     and any other file the update report names."""
     conflicts = (read_report(project) or {}).get("conflicts")
     named = [str(path) for path in conflicts] if isinstance(conflicts, list) else []
-    ignored = git(
+    return git_paths(
         project,
         "ls-files",
-        "-z",
         "--others",
         "--ignored",
         "--exclude-standard",
@@ -102,7 +102,6 @@ def hidden_update_files(project: Path) -> list[str]:
         *named,
         ":(exclude).venv",
     )
-    return sorted({path for path in ignored.stdout.split("\0") if path})
 
 
 def stash_update(project: Path, committed: str, applied: str) -> Rollback:
@@ -110,9 +109,9 @@ def stash_update(project: Path, committed: str, applied: str) -> Rollback:
     what = describe(answers_of(committed), answers_of(applied))
     name = f"flask-template rollback: {what} of {project.name}"
     git(project, "reset", "--quiet", "--", ".")  # unmerged entries become plain changes
-    added_migrations = git(
+    added_migrations = git_paths(
         project, "ls-files", "--others", "--exclude-standard", "--", MIGRATIONS
-    ).stdout.split()
+    )
     hidden = hidden_update_files(project)
     steps = [["add", "--force", "--", *hidden]] if hidden else []
     steps.append(["stash", "push", "--quiet", "--include-untracked", "--message", name, "--", "."])
@@ -174,7 +173,7 @@ def revert_update(project: Path) -> Rollback:
         )
         rollback.next_steps = [f"to apply the update again: git -C {where} revert HEAD"]
         return rollback
-    added_migrations = git(
+    added_migrations = git_paths(
         project,
         "diff",
         "--name-only",
@@ -184,7 +183,7 @@ def revert_update(project: Path) -> Rollback:
         "HEAD",
         "--",
         MIGRATIONS,
-    ).stdout.split()
+    )
     parents = git(project, "rev-list", "--parents", "-n", "1", "HEAD").stdout.split()
     mainline = ["-m", "1"] if len(parents) > 2 else []  # a merged pull request
     done = git(project, "revert", "--no-edit", *mainline, "HEAD")

@@ -33,6 +33,7 @@ from flask_service_template.project import (
     AnswersProblem,
     WorkingTree,
     answers_of,
+    changed_answers,
     committed_answers_text,
     display_version,
     parse_answers,
@@ -128,7 +129,7 @@ def read_versions(status: Status, versions: dict[str, object]) -> None:
 
 
 def unreachable(status: Status, error: RuntimeError) -> Status:
-    status.error = str(error)
+    status.state, status.error = ERROR, str(error)
     status.fix = (
         f"`git ls-remote {quoted(status.template or '')}` must list the template's release "
         "tags: check the address and your access; if the template moved, set _src_path "
@@ -192,10 +193,12 @@ def uncommitted_update(
         except RuntimeError as error:
             return unreachable(status, error)
     status.update_due = False
-    if status.applied_commit == status.recorded_commit:
+    if status.applied_commit != status.recorded_commit:
+        what = f"an update to {status.applied_version}"
+    elif changed_answers(recorded, applied):
         what = f"an answer change at {status.applied_version}"
     else:
-        what = f"an update to {status.applied_version}"
+        what = f"an edit of {ANSWERS_FILE}"
     status.message = (
         f"{what} is in the working tree but not committed (the last commit records "
         f"{status.recorded_version or status.recorded_commit})"

@@ -75,13 +75,12 @@ def commit_message(project: Path, outcome: Outcome) -> str:
         subject = (
             f"Update the Flask service template from {outcome.version_from} to {outcome.version_to}"
         )
-    lines = [subject, ""]
-    lines += [
+    answers = [
         f"{question}: {old!r} -> {new!r}"
         for question, (old, new) in changed_answers(before, after).items()
     ]
-    lines.append("Made by `flask-template update --commit`; the post-update check passed.")
-    return "\n".join(lines).replace("\n\n\n", "\n\n")
+    made = "Made by `flask-template update --commit`; the post-update check passed."
+    return "\n".join([subject, "", *answers, made])
 
 
 def commit(project: Path, outcome: Outcome) -> None:

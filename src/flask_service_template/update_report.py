@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask_service_template.project import git
+from flask_service_template.project import git, git_paths
 
 REPORT_FILE = "flask-template-update.json"
 # A line opening or closing a conflict, as git and Copier write them
@@ -58,17 +58,16 @@ def read_report(project: Path) -> dict[str, object] | None:
     return report if isinstance(report, dict) and report.get("version") == 1 else None
 
 
-def listed(project: Path, *options: str) -> list[str]:
-    found = git(project, "ls-files", "-z", *options)
-    return sorted({path for path in found.stdout.split("\0") if path})
-
-
 def conflicts_in_git(project: Path) -> list[str]:
     """Files left to resolve: unmerged, with conflict markers, or `.rej` files
     (also those a .gitignore hides)."""
-    unmerged = {line.split("\t", 1)[1] for line in listed(project, "--unmerged", "--", ".")}
-    rejects = set(listed(project, "--others", "--", "*.rej"))
-    changed = listed(project, "--modified", "--others", "--exclude-standard", "--", ".")
+    unmerged = {
+        line.split("\t", 1)[1] for line in git_paths(project, "ls-files", "--unmerged", "--", ".")
+    }
+    rejects = set(git_paths(project, "ls-files", "--others", "--", "*.rej"))
+    changed = git_paths(
+        project, "ls-files", "--modified", "--others", "--exclude-standard", "--", "."
+    )
     marked = set()
     for relative in changed:
         path = project / relative
