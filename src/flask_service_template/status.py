@@ -36,6 +36,7 @@ from flask_service_template.project import (
     changed_answers,
     committed_answers_text,
     display_version,
+    git,
     parse_answers,
     quoted,
     working_answers_text,
@@ -108,17 +109,32 @@ def check_committed_answers(text: str, prereleases: bool) -> dict[str, object]:
         return check_update(Path(folder), prereleases)
 
 
+def last_working_answers(project: Path) -> str | None:
+    """The newest commit whose answers file copier update could use, if any."""
+    history = git(project, "log", "--format=%H", "-n", "50", "--", ANSWERS_FILE)
+    for commit in ["HEAD", *history.stdout.split()]:
+        text = committed_answers_text(project, commit)
+        if text is None or text == working_answers_text(project):
+            continue
+        try:
+            parse_answers(text, project)
+        except AnswersProblem:
+            continue
+        return commit
+    return None
+
+
 def answers_problem(status: Status, project: Path, problem: AnswersProblem) -> Status:
     status.error = problem.message
     status.fix = problem.fix
-    committed = committed_answers_text(project)
-    if committed is not None and committed != working_answers_text(project):
-        try:
-            parse_answers(committed, project)
-        except AnswersProblem:
-            pass
-        else:
-            status.fix = f"git -C {quoted(project)} checkout HEAD -- {ANSWERS_FILE}"
+    working = last_working_answers(project)
+    if working == "HEAD":
+        status.fix = f"git -C {quoted(project)} checkout HEAD -- {ANSWERS_FILE}"
+    elif working:
+        status.fix = (
+            f"git -C {quoted(project)} checkout {working[:12]} -- {ANSWERS_FILE} (its newest "
+            "commit that copier can use; then commit it, with any answer changed since)"
+        )
     return status
 
 
