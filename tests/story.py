@@ -282,7 +282,11 @@ def release_changing_every_seam(repo: TemplateRepo) -> str:
     )
     models.write_text(text)
     versions = repo.path / "template/migrations/versions"
-    shipped = sorted(path.name.split("_")[0] for path in versions.glob("0*.py.jinja"))
+    shipped = sorted(
+        found.group(1)
+        for path in versions.iterdir()
+        if (found := re.search(r'^revision = "(\d+)"', path.read_text(), re.MULTILINE))
+    )
     number = f"{int(shipped[-1]) + 1:04d}"
     (versions / f"{number}_item_archived_at.py.jinja").write_text(
         f'"""Items can be archived.\n\nRevision ID: {number}\nRevises: {shipped[-1]}\n'

@@ -128,3 +128,37 @@ def test_the_migration_runs_only_for_updates_across_its_release(
     assert "your edits of" not in capfd.readouterr().out
     assert (project.path / ROUTES).read_text().endswith(APPENDED_ROUTE)
     assert not (project.path / HEALTH).exists()
+
+
+def test_in_rej_mode_the_moved_file_is_the_releases_and_the_edits_wait_in_a_rej(
+    first_release_repo: tuple[TemplateRepo, str, str],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    project = at_0_1_0(first_release_repo, tmp_path / "svc")
+    health = project.path / HEALTH
+    mine = '"""Liveness check for the Kubernetes probes of the billing cluster."""\n'
+    health.write_text(
+        health.read_text().replace(
+            '"""Liveness check for load balancers and orchestrators."""\n', mine
+        )
+    )
+    commit_all(project.path, "Say who probes us")
+    capfd.readouterr()
+
+    update(project, conflict="rej")
+
+    output = capfd.readouterr().out
+    fresh = render(first_release_repo[0].path, tmp_path / "fresh")
+    assert (project.path / ROUTES).read_text() == (fresh / ROUTES).read_text()
+    assert f"+{mine}" in (project.path / f"{ROUTES}.rej").read_text()
+    # Copier's own patch for the removed health.py has nowhere to go: no stray .rej.
+    assert sorted(str(p.relative_to(project.path)) for p in project.path.rglob("*.rej")) == [
+        f"{ROUTES}.rej"
+    ]
+    assert conflicts(project) == [f"{ROUTES}.rej"]
+    assert (
+        f"update-guard: CONFLICTS in 1 file(s), also marked in git's index:\n    {ROUTES}.rej"
+        in output
+    )
+    assert git(project.path, "status", "--porcelain", ROUTES).startswith("UU ")
