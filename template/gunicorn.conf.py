@@ -92,6 +92,20 @@ def usable_cpus() -> int:
     return cpus
 
 
+def configured_workers() -> int:
+    """WEB_CONCURRENCY, or (2 x usable CPUs) + 1 without it. (Gunicorn itself
+    refuses a WEB_CONCURRENCY that is not a whole number before this runs.)"""
+    setting = os.environ.get("WEB_CONCURRENCY")
+    if setting is None:
+        return 2 * usable_cpus() + 1
+    if int(setting) < 1:
+        raise SystemExit(
+            f"WEB_CONCURRENCY={setting} leaves no worker to serve requests: set 1 or"
+            " more (for example WEB_CONCURRENCY=4), or unset it for 2 x CPUs + 1."
+        )
+    return int(setting)
+
+
 # Sync workers, one request each at a time: simple, and fast for a service
 # whose requests are short and bound by CPU and its database. They need a
 # buffering proxy in front (nginx reads whole requests from slow clients and
@@ -100,7 +114,7 @@ def usable_cpus() -> int:
 worker_class = "sync"
 # Gunicorn's advice for sync workers: (2 x CPUs) + 1, counting the CPUs this
 # container or cgroup may use, not the host's. WEB_CONCURRENCY overrides it.
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * usable_cpus() + 1)
+workers = configured_workers()
 # A worker silent this long is killed and replaced; the proxy's read timeout
 # (60 s in deploy/nginx.conf) is longer, so the client gets a clean 502.
 timeout = 30
