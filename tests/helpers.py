@@ -568,8 +568,9 @@ def generate(
     *,
     vcs_ref: str = "HEAD",
 ) -> Project:
-    """A project as the hook leaves it, minus .venv: rendered and committed."""
+    """A project as the hook leaves it, minus .venv: rendered, locked and committed."""
     render(template, destination, answers, vcs_ref=vcs_ref)
+    subprocess.run([UV, "lock", "--quiet"], cwd=destination, check=True)
     commit_all(destination, "Generate project from the Flask service template")
     return Project(destination)
 
