@@ -29,6 +29,22 @@ TEMPLATE_PARTS = ("copier.yml", "template", "hooks")
 UV = shutil.which("uv") or "uv"
 
 
+# The files a generated project's team owns: created once, never changed by a
+# release (their template text stays as it is; test_releases.py holds it to that).
+TEAM_FILES = (
+    "src/{package}/features.py",
+    "src/{package}/settings.py",
+    "src/{package}/health/checks.py",
+    "src/{package}/main/__init__.py",
+    "src/{package}/main/routes.py",
+    "src/{package}/templates/main/index.html",
+    "src/{package}/templates/layout.html",
+    "src/{package}/static/css/site.css",
+    "tests/fixtures.py",
+    "tests/test_main.py",
+)
+
+
 def git(cwd: Path, *args: str) -> str:
     result = subprocess.run(
         [

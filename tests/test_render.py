@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import Project
+from helpers import TEAM_FILES, Project
 
 VARIANTS = [{"auth": auth, "api": api} for auth, api in itertools.product([True, False], repeat=2)]
 VARIANT_IDS = [f"auth={v['auth']}-api={v['api']}" for v in VARIANTS]
@@ -62,21 +62,22 @@ def expected_files(package: str, *, auth: bool, api: bool) -> set[str]:
         f"src/{package}/templates/error.html",
         f"src/{package}/templates/main/index.html",
         f"src/{package}/templates/unavailable.html",
+        "migrations/versions/0001_initial.py",
         "tests/__init__.py",
         "tests/conftest.py",
         "tests/test_assets.py",
         "tests/test_config.py",
         "tests/test_errors.py",
+        "tests/test_factory.py",
         "tests/test_health.py",
         "tests/test_logs.py",
         "tests/test_main.py",
         "tests/test_migrations.py",
         "tests/test_security.py",
     }
+    files |= {path.format(package=package) for path in TEAM_FILES}
     if auth or api:
-        files |= {f"src/{package}/models.py", "migrations/versions/0001_initial.py"}
-    else:
-        files |= {"migrations/versions/.gitkeep"}
+        files |= {f"src/{package}/models.py"}
     if auth:
         files |= {
             f"src/{package}/auth/{name}"
@@ -113,7 +114,7 @@ def test_exactly_the_expected_files(copy: Callable[..., Project], variant: dict)
 def test_no_template_noise(copy: Callable[..., Project], variant: dict) -> None:
     project = copy(**variant)
     for path, text in project.text_files().items():
-        if not text:  # .gitkeep, tests/__init__.py
+        if not text:  # tests/__init__.py
             continue
         where = f"{path} of {variant}"
         if path.name != ".copier-answers.yml":
