@@ -64,7 +64,7 @@ def cpu_max(folder: Path) -> float | None:
     """cgroup v2: "max 100000" (no limit) or "QUOTA PERIOD" in microseconds."""
     try:
         quota, period = (folder / "cpu.max").read_text().split()
-    except (OSError, ValueError):
+    except OSError:
         return None
     return None if quota == "max" else int(quota) / int(period)
 
@@ -72,11 +72,11 @@ def cpu_max(folder: Path) -> float | None:
 def cfs_quota(folder: Path) -> float | None:
     """cgroup v1: cpu.cfs_quota_us is -1 without a limit."""
     try:
-        quota = int((folder / "cpu.cfs_quota_us").read_text())
-        period = int((folder / "cpu.cfs_period_us").read_text())
-    except (OSError, ValueError):
+        quota = (folder / "cpu.cfs_quota_us").read_text()
+        period = (folder / "cpu.cfs_period_us").read_text()
+    except OSError:
         return None
-    return None if quota <= 0 else quota / period
+    return None if int(quota) <= 0 else int(quota) / int(period)
 
 
 def usable_cpus() -> int:
