@@ -100,7 +100,8 @@ def image_figures(work: Path, project: Project, runs: int) -> dict[str, float]:
     size = image_size(podman, tag)
     base = image_size(podman, "docker.io/library/python:3.11-slim")
     volume = "flask-template-bench"
-    podman("volume", "create", "--ignore", volume)
+    podman("volume", "rm", "--force", volume)
+    podman("volume", "create", volume)
     migrated = podman.run_once(
         tag,
         "flask",
@@ -163,6 +164,7 @@ def main() -> None:
     project = Project(render(template, work / "svc"))
     subprocess.run([UV, "lock", "--quiet"], cwd=project.path, check=True)
     image = image_figures(work, project, options.rounds)
+    print("image:", {name: round(value, 2) for name, value in image.items()}, flush=True)
     project.install()
     served = throughput(work, project, options.rounds, options.requests, options.concurrency)
 
