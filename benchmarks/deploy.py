@@ -157,27 +157,35 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--skip-image", action="store_true", help="throughput only")
     options = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="deploy-"))
     template = snapshot_template(work / "template")
     project = Project(render(template, work / "svc"))
     subprocess.run([UV, "lock", "--quiet"], cwd=project.path, check=True)
-    image = image_figures(work, project, options.rounds)
-    print("image:", {name: round(value, 2) for name, value in image.items()}, flush=True)
+    if not options.skip_image:
+        image = image_figures(work, project, options.rounds)
+        print("image:", {name: round(value, 2) for name, value in image.items()}, flush=True)
     project.install()
     served = throughput(work, project, options.rounds, options.requests, options.concurrency)
 
     print(f"Medians of {options.rounds} runs; podman on the Debian stand-in base\n")
-    rows = [
-        ("image build, cold (no cache)", f"{image['cold']:.1f} s"),
-        ("image build, code changed (dependency layer cached)", f"{image['cached']:.1f} s"),
-        ("  ratio cached / cold", f"{image['cached'] / image['cold']:.2f}"),
-        (
-            "image size (stand-in base alone)",
-            f"{image['size_mb']:.0f} MB ({image['base_mb']:.0f} MB)",
-        ),
-        ("container start to /health/ready 200", f"{image['ready']:.2f} s"),
+    rows = (
+        []
+        if options.skip_image
+        else [
+            ("image build, cold (no cache)", f"{image['cold']:.1f} s"),
+            ("image build, code changed (dependency layer cached)", f"{image['cached']:.1f} s"),
+            ("  ratio cached / cold", f"{image['cached'] / image['cold']:.2f}"),
+            (
+                "image size (stand-in base alone)",
+                f"{image['size_mb']:.0f} MB ({image['base_mb']:.0f} MB)",
+            ),
+            ("container start to /health/ready 200", f"{image['ready']:.2f} s"),
+        ]
+    )
+    rows += [
         (
             f"/health, gunicorn alone ({WORKERS} sync workers)",
             f"{served['gunicorn']['rps']:.0f} req/s, p99 {served['gunicorn']['p99']:.1f} ms",

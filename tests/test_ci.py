@@ -112,7 +112,7 @@ def test_pipeline_commands_pass_here(
     exports = [f"export {name}={value!r}" for name, value in env.items()]
     # Every command but the one that installs uv itself, which is here already.
     steps = [command for command in commands(pipeline, ci) if "pip install" not in command]
-    assert "uv sync --frozen --extra dev" in steps
+    assert "uv sync --locked --extra dev" in steps
     # One shell, as a GitLab job's script runs; -x shows which command failed.
     result = subprocess.run(
         ["bash", "-exc", "\n".join([*exports, *steps])],
@@ -176,3 +176,25 @@ def test_renovate_on_gitlab_keeps_the_lock_and_the_images_current(
     pipeline = (project.path / ".gitlab-ci.yml").read_text()
     assert "# renovate: datasource=pypi depName=uv\n  UV_VERSION:" in pipeline
     assert not (project.path / ".github").exists()
+
+
+def test_a_lock_left_behind_by_pyproject_fails_the_pipelines_install(
+    copy: Callable[..., Project],
+) -> None:
+    """A dependency added without `uv lock` is caught by CI, not shipped unpinned."""
+    project = copy(ci="github")
+    subprocess.run([UV, "lock", "--quiet"], cwd=project.path, check=True)
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            '    "flask>=3.1,<3.2",\n', '    "flask>=3.1,<3.2",\n    "markupsafe>=2.1",\n'
+        )
+    )
+    workflow = yaml.safe_load((project.path / PIPELINES["github"][0]).read_text())
+    install = next(line for line in commands(workflow, "github") if line.startswith("uv sync"))
+    result = subprocess.run(
+        [UV, *install.split()[1:]], cwd=project.path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode != 0
+    assert "needs to be updated" in result.stderr
+    assert "uv lock" in result.stderr

@@ -155,10 +155,10 @@ def test_dockerfile_builds_in_two_stages_from_the_lock_and_runs_unprivileged(
     build, runtime = built["build"], built["runtime"]
     # Dependencies install from the lock alone, before the code arrives.
     steps = [f"{instruction} {arguments}" for instruction, arguments in build]
-    dependencies = steps.index("RUN uv sync --frozen --no-dev --no-install-project")
+    dependencies = steps.index("RUN uv sync --locked --no-dev --no-install-project")
     assert steps[dependencies - 1] == "COPY pyproject.toml uv.lock ./"
     assert dependencies < steps.index("COPY src ./src")
-    assert steps[-1] == "RUN uv sync --frozen --no-dev --no-editable"
+    assert steps[-1] == "RUN uv sync --locked --no-dev --no-editable"
     assert not [step for step in steps if "pip install" in step and "uv==" not in step]
     assert ("COPY", "--from=build /venv /venv") in runtime
     users = [arguments for instruction, arguments in runtime if instruction == "USER"]

@@ -216,10 +216,17 @@ def test_compose_migrates_once_then_serves_through_nginx(
         assert css == (project.path / "src/flask_service/static/css/app.css").read_text()
         assert get(8000, "/api/v1/items", "POST", b"x" * (2 * 1024 * 1024))[0] == 413
 
+        # The release step ran once, succeeded, and finished before the app started;
+        # the app reads the tables it made on the shared volume.
         states = compose(podman, project.path, "ps", "--format", "{{.Names}} {{.Status}}")
-        migrate = [line for line in states.stdout.splitlines() if "migrate" in line]
+        migrate = [line.split()[0] for line in states.stdout.splitlines() if "migrate" in line]
         assert len(migrate) == 1, states.stdout
-        assert "Exited (0)" in migrate[0], states.stdout
+        assert "Exited (0)" in states.stdout, states.stdout
+        app = next(line.split()[0] for line in states.stdout.splitlines() if "_app_" in line)
+        finished = podman("inspect", "--format", "{{.State.FinishedAt.Unix}}", migrate[0])
+        started = podman("inspect", "--format", "{{.State.StartedAt.Unix}}", app)
+        assert int(started.stdout) >= int(finished.stdout)
+        assert get(8000, "/api/v1/items")[0] == 200
     finally:
         compose(podman, project.path, "down", "--volumes")
         (project.path / ".env").unlink()

@@ -70,7 +70,9 @@ def test_edit_in_an_untouched_region_is_kept_without_conflict(
 ) -> None:
     repo, current = template_repo
     project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
-    production = "    own_settings = settings.ProductionSettings\n    SESSION_COOKIE_SECURE = True\n"
+    production = (
+        "    own_settings = settings.ProductionSettings\n    SESSION_COOKIE_SECURE = True\n"
+    )
     edit(project, CONFIG, production, f'{production}    PREFERRED_URL_SCHEME = "https"\n')
     commit_all(project.path, "Build https URLs in production")
     release_raising_the_upload_limit(repo)
