@@ -245,9 +245,13 @@ class Project:
         )
 
     def text_files(self) -> dict[Path, str]:
+        """The project's own files; uv.lock is left out: the hook writes it from
+        what the package index serves that day, not from the template."""
         files = {}
         for path in sorted(self.path.rglob("*")):
             parts = path.relative_to(self.path).parts
+            if parts == ("uv.lock",):
+                continue
             if path.is_file() and not {".venv", ".git", "__pycache__"} & set(parts):
                 files[path.relative_to(self.path)] = path.read_text(encoding="utf-8")
         return files
