@@ -11,25 +11,30 @@ task fails, so each failure is reported with the command that retries it and the
 exit status stays 0. Skip the whole hook with `copier copy --skip-tasks`.
 
 With `--update` it checks a project after `copier update` instead (a `_migrations`
-entry runs it in the real project once Copier has merged the new release): it
-lists the files left with conflict markers or `.rej` files and stops there, or
-else brings `uv.lock` in step with `pyproject.toml` (saying when that changed
-it), re-installs `.venv` and runs ruff and the tests. It never commits, and
-changes no project file but `uv.lock`.
+entry runs it in the real project after the update guard): it lists the files
+left to resolve and stops there, or else brings `uv.lock` in step with
+`pyproject.toml` (saying when that changed it), re-installs `.venv` and runs what
+the project's CI runs (ruff, mypy, the tests, `flask db upgrade` and `flask db
+check` on a scratch database), says which failed, and adds the outcome to the
+update report. It never commits, and changes no project file but `uv.lock`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from update_guard import REPORT_FILE, find_conflicts
 
 ANSWERS_FILE = ".copier-answers.yml"
 VENV = ".venv"
@@ -48,6 +53,8 @@ class Step:
     ok: bool = False
     detail: str = ""
     seconds: float = 0.0
+    env: dict[str, str] = field(default_factory=dict)
+    skipped: bool = False
 
 
 @dataclass
@@ -57,8 +64,8 @@ class Report:
     started: float = field(default_factory=time.perf_counter)
     label: str = "post-generate"
 
-    def run(self, name: str, command: list[str]) -> Step:
-        step = Step(name, command)
+    def run(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Step:
+        step = Step(name, command, env=env or {})
         self.steps.append(step)
         print(f"{self.label}: {name} ...", end=" ", flush=True)
         begun = time.perf_counter()
@@ -66,7 +73,7 @@ class Report:
             result = subprocess.run(
                 command,
                 cwd=self.project,
-                env=child_environment(),
+                env={**child_environment(), **step.env},
                 capture_output=True,
                 text=True,
                 timeout=STEP_TIMEOUT,
@@ -95,7 +102,7 @@ class Report:
         return True
 
     def skip(self, name: str, command: list[str], reason: str) -> None:
-        self.steps.append(Step(name, command, detail=reason))
+        self.steps.append(Step(name, command, detail=reason, skipped=True))
         print(f"{self.label}: {name} skipped: {reason}", flush=True)
 
     def failed(self) -> list[Step]:
@@ -225,7 +232,9 @@ def explain_missing_lock(report: Report) -> None:
         " are not reproducible,\n"
         f"{report.label}: and the Dockerfile and CI, which install from {LOCK}, will fail."
         " Make it, then commit it:\n"
-        f"    cd {where} && python3 -m pip install uv && python3 -m uv lock && git add {LOCK}"
+        # pip's --target works on a system Python that refuses installs (PEP 668) too.
+        f"    cd {where} && python3 -m pip install --target ~/.local/uv uv"
+        f" && ~/.local/uv/bin/uv lock && git add {LOCK}"
     )
 
 
@@ -312,11 +321,18 @@ CHECKS = {
 }
 
 
-def check(report: Report) -> str:
-    """Run ruff and the tests; return the tests' summary line."""
-    for name, command in CHECKS.items():
+def check(report: Report, checks: dict[str, list[str]] = CHECKS) -> str:
+    """Run the checks; return the tests' summary line."""
+    summary = "no test summary"
+    for name, command in checks.items():
         step = report.run(name, command)
-    lines = step.detail.splitlines()
+        if name == "tests":
+            summary = test_summary(step.detail)
+    return summary
+
+
+def test_summary(output: str) -> str:
+    lines = output.splitlines()
     summaries = [match.group(1) for match in map(PYTEST_SUMMARY.match, lines) if match]
     summary = summaries[-1] if summaries else "no test summary"
     # The generated conftest.py names the database the tests ran on.
@@ -336,58 +352,47 @@ def summarize(report: Report, tests: str) -> None:
     print(f"post-generate: NOT GREEN after {seconds:.1f} s; your files are all in {where}.")
     for step in failed:
         print(f"post-generate:   failed: {step.name}")
-    retry = " && ".join(shlex.join(step.command) for step in failed if step.command)
-    print(f"post-generate: fix the cause above, then retry with:\n    cd {where} && {retry}")
+    print("post-generate: fix the cause above, then retry with:")
+    print(f"    cd {where} && {retry(failed)}")
 
 
-# After `copier update`: the same install and checks, never a commit.
-
-# A line opening or closing a conflict, as git and Copier write them
-# ("<<<<<<< before updating" ... ">>>>>>> after updating").
-CONFLICT_MARKER = re.compile(rb"^(<{7}|>{7})( |\r?$)", re.MULTILINE)
-
-
-def git_paths(project: Path, *options: str) -> list[str] | None:
-    """What `git ls-files` lists under the project, or None without a usable git."""
-    try:
-        result = subprocess.run(
-            ["git", "ls-files", "-z", *options], cwd=project, capture_output=True, check=False
-        )
-    except FileNotFoundError:
-        return None
-    if result.returncode != 0:
-        return None
-    # A conflicted file is listed once per merge stage.
-    return sorted({path for path in os.fsdecode(result.stdout).split("\0") if path})
-
-
-def walked_paths(project: Path) -> list[str]:
-    found = []
-    for folder, subfolders, files in os.walk(project):
-        subfolders[:] = [name for name in subfolders if name not in {".git", VENV}]
-        found += [Path(folder, name).relative_to(project).as_posix() for name in files]
-    return sorted(found)
-
-
-def find_conflicts(project: Path) -> list[str]:
-    """Files the update left with conflict markers, and its `.rej` files."""
-    listed = git_paths(project, "--cached", "--others", "--exclude-standard")
-    # `.rej` files count even where the project's .gitignore hides them.
-    rejects = git_paths(project, "--others", "--", "*.rej")
-    if listed is None or rejects is None:
-        listed, rejects = walked_paths(project), []
-    conflicts = set(rejects) | {path for path in listed if path.endswith(".rej")}
-    for relative in listed:
-        path = project / relative
-        if relative in conflicts or not path.is_file():
+def retry(failed: list[Step]) -> str:
+    """One shell command that runs the failed and skipped steps again."""
+    parts = []
+    for step in failed:
+        if not step.command:
             continue
-        try:
-            content = path.read_bytes()
-        except OSError:
-            continue
-        if b"\0" not in content[:8192] and CONFLICT_MARKER.search(content):
-            conflicts.add(relative)
-    return sorted(conflicts)
+        env = " ".join(f"{name}={shlex.quote(value)}" for name, value in step.env.items())
+        parts.append(f"{env} {shlex.join(step.command)}" if env else shlex.join(step.command))
+    return " && ".join(parts)
+
+
+# After `copier update`: what the project's CI runs, never a commit.
+
+# The migrations must build the schema the models describe: upgrade a scratch
+# database, then compare (CI does the same on its own database).
+SCRATCH_DATABASE = "flask-template-check.sqlite"
+UPDATE_CHECKS = {
+    "ruff check": CHECKS["ruff check"],
+    "ruff format --check": CHECKS["ruff format --check"],
+    "mypy": [VENV_PYTHON, "-m", "mypy"],
+    "tests": CHECKS["tests"],
+}
+MIGRATION_CHECKS = {
+    "flask db upgrade": [VENV_PYTHON, "-m", "flask", "db", "upgrade"],
+    "flask db check": [VENV_PYTHON, "-m", "flask", "db", "check"],
+}
+
+
+def update_checks(report: Report, scratch: Path) -> str:
+    """ruff, mypy, the tests and the migrations check, as the generated CI runs them."""
+    summary = check(report, UPDATE_CHECKS)
+    # The testing config reads only TEST_DATABASE_URL: no real database is touched.
+    env = {"APP_ENV": "testing", "TEST_DATABASE_URL": f"sqlite:///{scratch / SCRATCH_DATABASE}"}
+    for name, command in MIGRATION_CHECKS.items():
+        if not report.run(name, command, env).ok:
+            break
+    return summary
 
 
 def planned_install(project: Path, args: argparse.Namespace) -> list[tuple[str, list[str]]]:
@@ -410,11 +415,11 @@ def planned_install(project: Path, args: argparse.Namespace) -> list[tuple[str, 
     return steps
 
 
-def summarize_update(report: Report, tests: str, conflicts: list[str]) -> None:
+def summarize_update(report: Report, tests: str, conflicts: list[str]) -> dict[str, object]:
+    """Print the outcome; return it for the update report."""
     seconds = time.perf_counter() - report.started
     where = shlex.quote(str(report.project))
     failed = report.failed()
-    retry = " && ".join(shlex.join(step.command) for step in failed if step.command)
     if conflicts:
         print(
             f"post-update: CONFLICTS in {len(conflicts)} file(s); nothing was installed or tested:"
@@ -425,17 +430,30 @@ def summarize_update(report: Report, tests: str, conflicts: list[str]) -> None:
             "post-update: in each file keep what you need and remove the markers"
             " (<<<<<<< before updating, =======, >>>>>>> after updating);\n"
             "post-update: apply each .rej file by hand, then delete it. Then check with:\n"
-            f"    cd {where} && {retry}"
+            f"    cd {where} && {retry(failed)}"
         )
-        return
+        return {"ran": False, "reason": "conflicts to resolve first"}
+    outcome: dict[str, object] = {
+        "ran": True,
+        "green": not failed,
+        "failed": [step.name for step in failed if not step.skipped],
+        "skipped": [step.name for step in failed if step.skipped],
+        "summary": tests,
+    }
     if not failed:
-        print(f"post-update: GREEN in {seconds:.1f} s: {tests}, ruff clean.")
+        clean = "ruff, mypy and flask db check clean"
+        print(f"post-update: GREEN in {seconds:.1f} s: {tests}, {clean}.")
         print("post-update: review the update with `git status` and `git diff`, then commit it.")
-        return
+        return outcome
     print(f"post-update: NOT GREEN after {seconds:.1f} s; the update is in {where}, uncommitted.")
     for step in failed:
-        print(f"post-update:   failed: {step.name}")
-    print(f"post-update: fix the cause above, then retry with:\n    cd {where} && {retry}")
+        if step.skipped:
+            print(f"post-update:   skipped: {step.name} ({step.detail})")
+        else:
+            print(f"post-update:   failed: {step.name}")
+    print("post-update: fix the cause above, then retry with:")
+    print(f"    cd {where} && {retry(failed)}")
+    return outcome
 
 
 def check_after_update(project: Path, args: argparse.Namespace) -> None:
@@ -450,10 +468,39 @@ def check_after_update(project: Path, args: argparse.Namespace) -> None:
         # confusingly: list the conflicts and how to check once they are resolved.
         for name, command in [*planned_install(project, args), *CHECKS.items()]:
             report.steps.append(Step(name, command, detail="unresolved conflicts"))
-        summarize_update(report, "", conflicts)
+        record_check(project, summarize_update(report, "", conflicts))
         return
-    summarize_update(report, install_and_check(report, args), [])
+    with tempfile.TemporaryDirectory(prefix="post-update-") as scratch:
+        if install(report, args):
+            tests = update_checks(report, Path(scratch))
+        else:
+            tests = ""
+            for name, command in {**UPDATE_CHECKS, **MIGRATION_CHECKS}.items():
+                report.skip(name, command, "the install failed")
+        record_check(project, summarize_update(report, tests, []))
     explain_missing_lock(report)
+
+
+def record_check(project: Path, outcome: dict[str, object]) -> None:
+    """Add the check's outcome to the update guard's report, if there is one."""
+    try:
+        path = git_path(project, REPORT_FILE)
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return
+    report["check"] = outcome
+    path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+
+
+def git_path(project: Path, name: str) -> Path:
+    result = subprocess.run(
+        ["git", "rev-parse", "--git-path", name],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return project / result.stdout.strip()
 
 
 def install_and_check(report: Report, args: argparse.Namespace) -> str:

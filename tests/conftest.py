@@ -60,6 +60,13 @@ def releases_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[TemplateRep
     return release_history(tmp_path_factory.mktemp("releases") / "template-repo")
 
 
+@pytest.fixture(scope="session")
+def first_release_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[TemplateRepo, str, str]:
+    """Release 0.1.0, then the working tree, and both tags. Shared: tests must not
+    change it."""
+    return release_history(tmp_path_factory.mktemp("first") / "template-repo", ["0.1.0"])
+
+
 @pytest.fixture
 def production(default_project: Project, tmp_path: Path) -> dict[str, str]:
     """The default project's production settings, with a freshly migrated

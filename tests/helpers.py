@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,6 +176,18 @@ def clean_environment(**overrides: str) -> dict[str, str]:
     return env
 
 
+# Folders a project's tools and runs fill, which no template generates.
+NOT_GENERATED = {
+    ".venv",
+    ".git",
+    "__pycache__",
+    "instance",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+}
+
+
 @dataclass
 class Project:
     """A rendered project, with helpers to install it and run its tools."""
@@ -252,7 +265,7 @@ class Project:
             parts = path.relative_to(self.path).parts
             if parts == ("uv.lock",):
                 continue
-            if path.is_file() and not {".venv", ".git", "__pycache__"} & set(parts):
+            if path.is_file() and not NOT_GENERATED & set(parts):
                 files[path.relative_to(self.path)] = path.read_text(encoding="utf-8")
         return files
 
@@ -556,12 +569,16 @@ def latest_release() -> str:
 
 
 def development_version() -> str:
-    """The version the working tree becomes when released (pyproject.toml)."""
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    if version_key(version) > version_key(latest_release()):
-        return version
-    # Just after a release, before the version is bumped: still newer than it.
-    return next_version(latest_release())
+    """The version the working tree is: released already, or in development
+    (pyproject.toml's version, set when work on a release starts)."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def previous_release() -> str:
+    """The newest release before the working tree's version: where updates start."""
+    older = [v for v in releases() if version_key(v) < version_key(development_version())]
+    assert older, f"no release before {development_version()} in releases.toml"
+    return older[-1]
 
 
 def next_version(version: str) -> str:
@@ -636,16 +653,25 @@ class TemplateRepo:
         path.write_text(text.replace(old, new))
 
 
-def release_history(destination: Path) -> tuple[TemplateRepo, str, str]:
-    """The latest release, then the working tree as the release in development.
+def release_history(
+    destination: Path, versions: Sequence[str] | None = None
+) -> tuple[TemplateRepo, str, str]:
+    """Releases (by default the previous one), oldest first, each from its commit in
+    releases.toml, then the working tree as the release it is.
 
-    Returns the repository and both tags.
+    Returns the repository, the last released tag, and the working tree's tag.
     """
-    released = export_release(latest_release(), destination.parent / f"{destination.name}-export")
-    repo = TemplateRepo.create(destination, parts_from=released)
-    previous = repo.release(latest_release())
+    repo, tag = None, ""
+    for version in versions or [previous_release()]:
+        exported = export_release(version, destination.parent / f"{destination.name}-{version}")
+        if repo is None:
+            repo = TemplateRepo.create(destination, parts_from=exported)
+        else:
+            copy_template_parts(exported, destination)
+        tag = repo.release(version)
+    assert repo is not None
     copy_template_parts(ROOT, destination)
-    return repo, previous, repo.release(development_version())
+    return repo, tag, repo.release(development_version())
 
 
 def generate(
@@ -680,6 +706,19 @@ def update(project: Project, *, skip_tasks: bool = True, **options: object) -> N
         skip_tasks=skip_tasks,
         **options,
     )
+
+
+def change_answers(project: Project, *options: str, **answers: object) -> str:
+    """`copier update --vcs-ref=:current:` with new answers, as the README says;
+    returns its output. Copier reads a str answer as typed, and a bool from YAML."""
+    data = [
+        f"--data={key}={value if isinstance(value, str) else json.dumps(value)}"
+        for key, value in answers.items()
+    ]
+    result = copier_cli(
+        "update", "--trust", "--defaults", "--vcs-ref=:current:", *options, *data, cwd=project.path
+    )
+    return result.stdout + result.stderr
 
 
 CONFLICT_LINE = re.compile(r"^(<{7}|={7}|>{7})( |$)", re.MULTILINE)

@@ -15,7 +15,6 @@ from helpers import (
     releases,
     version_key,
 )
-from test_migrations import HEALTH_ROUTE, VERSION_ROUTE
 
 COPIER_YML = yaml.safe_load((ROOT / "copier.yml").read_text())
 MINIMUM_COPIER = COPIER_YML["_min_copier_version"]
@@ -56,11 +55,11 @@ def test_the_installed_copier_meets_the_minimum() -> None:
     assert version_key(copier.__version__) >= version_key(MINIMUM_COPIER)
 
 
-def test_the_minimum_copier_copies_and_updates_across_the_latest_release(
+def test_the_minimum_copier_copies_and_updates_across_the_previous_release(
     releases_repo: tuple[TemplateRepo, str, str], tmp_path: Path
 ) -> None:
     """`_min_copier_version` is a promise: the oldest Copier it admits runs the hook,
-    the migration and the post-update check like the newest."""
+    the update guard and the post-update check like the newest."""
     oldest = copier_venv(tmp_path / "oldest-copier", MINIMUM_COPIER)
     repo, previous, current = releases_repo
     project = tmp_path / "svc"
@@ -73,12 +72,13 @@ def test_the_minimum_copier_copies_and_updates_across_the_latest_release(
         "copy", "--trust", "--defaults", f"--vcs-ref={previous}", str(repo.path), str(project)
     )
     assert re.search(r"post-generate: ready in [\d.]+ s: \d+ passed", copied)
-    health = project / "src/flask_service/health.py"
-    health.write_text(health.read_text().replace(HEALTH_ROUTE, VERSION_ROUTE + HEALTH_ROUTE))
-    commit_all(project, "Version route")
+    (project / "src/flask_service/reports.py").write_text('"""Reports."""\n\nREPORT_DAY = 1\n')
+    commit_all(project, "Reports")
 
-    updated = run_copier("update", "--trust", "--defaults", cwd=project)
+    updated = run_copier("update", "--trust", "--defaults", "--data=apii=false", cwd=project)
 
-    assert "migrate to 0.2.0: your edits of src/flask_service/health.py are merged" in updated
+    assert "update-guard: WARNING: --data apii=... is not a question" in updated
+    assert "update-guard: no conflicts." in updated
     assert re.search(r"post-update: GREEN in [\d.]+ s: \d+ passed", updated)
     assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == current
+    assert (project / "src/flask_service/reports.py").is_file()

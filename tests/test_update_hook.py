@@ -58,8 +58,12 @@ def test_update_checks_the_real_project_once_and_commits_nothing(
     assert "post-generate" not in output
     assert "post-update: create .venv (uv) ... ok" in output
     assert re.search(
-        r"post-update: GREEN in [\d.]+ s: \d+ passed \(database: .+\), ruff clean\.", output
+        r"post-update: GREEN in [\d.]+ s: \d+ passed \(database: .+\), "
+        r"ruff, mypy and flask db check clean\.",
+        output,
     )
+    for step in ("ruff check", "ruff format --check", "mypy", "tests", "flask db check"):
+        assert f"post-update: {step} ... ok" in output
     assert (project.path / ".venv" / "bin" / "python").exists()
     assert commits(project) == before
     changed = {line[3:] for line in git(project.path, "status", "--porcelain").splitlines()}

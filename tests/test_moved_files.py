@@ -1,9 +1,10 @@
-"""`_migrations`: a release that moves generated files carries projects across.
+"""A release that moves a generated file carries the project's edits of it along.
 
-Release 0.2.0 turned `health.py` into the `health/` package; its migration merges
-a project's own edits of `health.py` into `health/routes.py`. (An unedited
-project is covered by the every-combination test in test_update.py: it ends
-identical to a new one.)
+Release 0.2.0 turned `health.py` into the `health/` package; the update guard
+merges a project's own edits of `health.py` into `health/routes.py` when an update
+crosses 0.2.0 (`MOVED_FILES` in hooks/update_guard.py). These tests update a
+0.1.0 project to the working tree. (An unedited project is covered by the
+every-combination test in test_update.py: it ends identical to a new one.)
 """
 
 from pathlib import Path
@@ -17,6 +18,7 @@ from helpers import (
     conflicts,
     development_version,
     generate,
+    git,
     next_version,
     render,
     update,
@@ -39,19 +41,19 @@ VERSION_TEST = (
 )
 
 
-def at_latest_release(releases_repo: tuple[TemplateRepo, str, str], folder: Path) -> Project:
-    repo, previous, _ = releases_repo
-    project = generate(repo.path, folder, vcs_ref=previous)
-    assert (project.path / HEALTH).is_file(), "the latest release should still have health.py"
+def at_0_1_0(history: tuple[TemplateRepo, str, str], folder: Path) -> Project:
+    repo, first, _ = history
+    project = generate(repo.path, folder, vcs_ref=first)
+    assert (project.path / HEALTH).is_file(), "0.1.0 still has health.py"
     return project
 
 
 def test_edits_of_health_py_are_carried_into_the_health_package(
-    releases_repo: tuple[TemplateRepo, str, str],
+    first_release_repo: tuple[TemplateRepo, str, str],
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    project = at_latest_release(releases_repo, tmp_path / "svc")
+    project = at_0_1_0(first_release_repo, tmp_path / "svc")
     health = project.path / HEALTH
     health.write_text(health.read_text().replace(HEALTH_ROUTE, VERSION_ROUTE + HEALTH_ROUTE))
     (project.path / "tests" / "test_version.py").write_text(VERSION_TEST)
@@ -60,11 +62,12 @@ def test_edits_of_health_py_are_carried_into_the_health_package(
 
     update(project)
 
-    assert "migrate to 0.2.0: your edits of src/flask_service/health.py are merged into" in (
-        capfd.readouterr().out
-    )
+    assert (
+        "update-guard: your edits of src/flask_service/health.py are in "
+        "src/flask_service/health/routes.py, merged"
+    ) in capfd.readouterr().out
     assert not (project.path / HEALTH).exists()
-    fresh = render(releases_repo[0].path, tmp_path / "fresh")
+    fresh = render(first_release_repo[0].path, tmp_path / "fresh")
     # The release's own changes (the docstring moved to __init__.py, the
     # readiness route) and the user's route, together.
     expected = (fresh / ROUTES).read_text().replace(HEALTH_ROUTE, VERSION_ROUTE + HEALTH_ROUTE)
@@ -74,11 +77,11 @@ def test_edits_of_health_py_are_carried_into_the_health_package(
 
 
 def test_an_edit_the_release_also_changed_conflicts_and_is_reported(
-    releases_repo: tuple[TemplateRepo, str, str],
+    first_release_repo: tuple[TemplateRepo, str, str],
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    project = at_latest_release(releases_repo, tmp_path / "svc")
+    project = at_0_1_0(first_release_repo, tmp_path / "svc")
     health = project.path / HEALTH
     mine = '"""Liveness check for the Kubernetes probes of the billing cluster."""\n'
     health.write_text(
@@ -92,14 +95,18 @@ def test_an_edit_the_release_also_changed_conflicts_and_is_reported(
     update(project, skip_tasks=False)
 
     output = capfd.readouterr().out
-    assert "your edits of src/flask_service/health.py are in" in output
-    assert "WITH CONFLICTS" in output
+    assert (
+        "update-guard: your edits of src/flask_service/health.py are in "
+        "src/flask_service/health/routes.py, WITH CONFLICTS to resolve"
+    ) in output
     routes = (project.path / ROUTES).read_text()
     # 0.2.0 moved the docstring out of this module; the user's edit of it is kept.
     assert routes.startswith(f"<<<<<<< before updating\n{mine}")
     assert "\n>>>>>>> after updating\n" in routes
     assert conflicts(project) == [ROUTES]
     assert f"CONFLICTS in 1 file(s); nothing was installed or tested:\n    {ROUTES}\n" in output
+    # In git's index too, as a merge leaves it: `git status` shows it, commits wait.
+    assert git(project.path, "status", "--porcelain", ROUTES).startswith("UU ")
 
 
 def test_the_migration_runs_only_for_updates_across_its_release(
@@ -118,6 +125,40 @@ def test_the_migration_runs_only_for_updates_across_its_release(
 
     update(project)
 
-    assert "migrate to" not in capfd.readouterr().out
+    assert "your edits of" not in capfd.readouterr().out
     assert (project.path / ROUTES).read_text().endswith(APPENDED_ROUTE)
     assert not (project.path / HEALTH).exists()
+
+
+def test_in_rej_mode_the_moved_file_is_the_releases_and_the_edits_wait_in_a_rej(
+    first_release_repo: tuple[TemplateRepo, str, str],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    project = at_0_1_0(first_release_repo, tmp_path / "svc")
+    health = project.path / HEALTH
+    mine = '"""Liveness check for the Kubernetes probes of the billing cluster."""\n'
+    health.write_text(
+        health.read_text().replace(
+            '"""Liveness check for load balancers and orchestrators."""\n', mine
+        )
+    )
+    commit_all(project.path, "Say who probes us")
+    capfd.readouterr()
+
+    update(project, conflict="rej")
+
+    output = capfd.readouterr().out
+    fresh = render(first_release_repo[0].path, tmp_path / "fresh")
+    assert (project.path / ROUTES).read_text() == (fresh / ROUTES).read_text()
+    assert f"+{mine}" in (project.path / f"{ROUTES}.rej").read_text()
+    # Copier's own patch for the removed health.py has nowhere to go: no stray .rej.
+    assert sorted(str(p.relative_to(project.path)) for p in project.path.rglob("*.rej")) == [
+        f"{ROUTES}.rej"
+    ]
+    assert conflicts(project) == [f"{ROUTES}.rej"]
+    assert (
+        f"update-guard: CONFLICTS in 1 file(s), also marked in git's index:\n    {ROUTES}.rej"
+        in output
+    )
+    assert git(project.path, "status", "--porcelain", ROUTES).startswith("UU ")

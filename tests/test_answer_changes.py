@@ -1,0 +1,261 @@
+"""Changing an answer after the fact loses nothing.
+
+A project changes an answer with `copier update --vcs-ref=:current: --data ...`
+(README: "Changing an answer"). The update guard keeps the files the team edited
+that the new answers no longer produce, names the team's own files left in folders
+the template dropped, never rewrites a migration a database may have applied, and
+writes the migration the new answers need, so `flask db upgrade` then `flask db
+check` are clean on the project's existing database, in both directions; turning
+an answer back on brings the edits back.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from helpers import (
+    PostgresServer,
+    Project,
+    TemplateRepo,
+    assert_green,
+    change_answers,
+    commit_all,
+    conflicts,
+    empty_folders,
+    generate,
+    git,
+    render,
+)
+
+INITIAL = "migrations/versions/0001_initial.py"
+ROUTES = "src/flask_service/api/routes.py"
+API_TEST = "tests/test_api.py"
+
+# Rows in every table the answers give the project, written through its models.
+SEED = """
+from flask_service import create_app
+from flask_service.extensions import db
+
+app = create_app()
+with app.app_context():
+    try:
+        from flask_service.models import User
+    except ImportError:
+        User = None
+    try:
+        from flask_service.models import Item
+    except ImportError:
+        Item = None
+    if User is not None:
+        user = User(username="keeper")
+        user.set_password("a long enough password")
+        db.session.add(user)
+    if Item is not None:
+        db.session.add(Item(name="kept"))
+    db.session.commit()
+"""
+COUNT = """
+import json
+from sqlalchemy import inspect, text
+from flask_service import create_app
+from flask_service.extensions import db
+
+app = create_app()
+with app.app_context():
+    tables = inspect(db.engine).get_table_names()
+    print(json.dumps({
+        table: db.session.execute(text(f'SELECT COUNT(*) FROM "{table}"')).scalar()
+        for table in tables if table != "alembic_version"
+    }))
+"""
+
+
+def database_env(postgres: PostgresServer | None = None) -> dict[str, str]:
+    """The development config, as `flask` uses it: on SQLite, its database in the
+    instance folder; else a PostgreSQL database of its own."""
+    if postgres is None:
+        return {"APP_ENV": "development"}
+    return {"APP_ENV": "development", "DATABASE_URL": postgres.create_database()}
+
+
+def migrate_and_check(project: Project, env: dict[str, str]) -> dict[str, int]:
+    """`flask db upgrade`, then `flask db check`; returns the rows in each table."""
+    project.run("flask", "db", "upgrade", env=env)
+    checked = project.run("flask", "db", "check", env=env)
+    assert "No new upgrade operations detected" in checked.stdout + checked.stderr
+    return json.loads(project.run("python", "-c", COUNT, env=env).stdout)
+
+
+def untouched_migration(project: Project, path: str) -> bool:
+    return git(project.path, "status", "--porcelain", "--", path) == ""
+
+
+def answer_change_migrations(project: Project) -> list[str]:
+    return sorted(
+        path.name for path in (project.path / "migrations/versions").glob("*_template_answers_*")
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "change"),
+    [
+        ({}, {"api": False}),
+        ({}, {"auth": False}),
+        ({"auth": False, "api": False}, {"auth": True, "api": True}),
+    ],
+    ids=["api-off-and-on", "auth-off-and-on", "both-on-and-off"],
+)
+def test_the_existing_database_follows_answer_changes_both_ways(
+    template_repo: tuple[TemplateRepo, str],
+    tmp_path: Path,
+    start: dict[str, object],
+    change: dict[str, object],
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", start, vcs_ref=current).install()
+    env = database_env()
+    project.run("flask", "db", "upgrade", env=env)
+    project.run("python", "-c", SEED, env=env)
+    before = json.loads(project.run("python", "-c", COUNT, env=env).stdout)
+    back = {key: start.get(key, True) for key in change}
+
+    counts = {}
+    for answers, step in ((change, "change"), (back, "back")):
+        output = change_answers(project, "--skip-tasks", **answers)
+        assert conflicts(project) == [], output
+        assert empty_folders(project) == []
+        assert untouched_migration(project, INITIAL), f"{step}: 0001 was rewritten"
+        written = re.findall(r"NEW MIGRATION (migrations/versions/\S+):", output)
+        assert len(written) == 1, output
+        assert (project.path / written[0]).is_file()
+        # Everything but the migrations is what a new project with these answers gets.
+        fresh = Project(render(repo.path, tmp_path / f"fresh-{step}", {**start, **answers}))
+        mine = {p: text for p, text in project.text_files().items() if "versions" not in p.parts}
+        theirs = {p: text for p, text in fresh.text_files().items() if "versions" not in p.parts}
+        assert mine == theirs
+        project.install()
+        counts[step] = migrate_and_check(project, env)
+        commit_all(project.path, f"Answers: {answers}")
+
+    # Tables the change never removed kept their rows; the others came back empty.
+    assert counts["back"] == {
+        table: rows if table in counts["change"] else 0 for table, rows in before.items()
+    }
+    assert_green(project)
+
+
+def test_answer_changes_on_postgresql_keep_the_database_in_step(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path, postgres: PostgresServer
+) -> None:
+    repo, current = template_repo
+    answers = {"database": "postgresql"}
+    project = generate(repo.path, tmp_path / "svc", answers, vcs_ref=current).install()
+    env = database_env(postgres)
+    project.run("flask", "db", "upgrade", env=env)
+    project.run("python", "-c", SEED, env=env)
+
+    change_answers(project, "--skip-tasks", api=False)
+    project.install()
+    assert migrate_and_check(project, env) == {"users": 1}
+    commit_all(project.path, "No API")
+    change_answers(project, "--skip-tasks", api=True)
+    project.install()
+    assert migrate_and_check(project, env) == {"users": 1, "items": 0}
+    # The migrations run backwards too: the tests' downgrade to base passes.
+    project.pytest("tests/test_migrations.py", env={"TEST_DATABASE_URL": env["DATABASE_URL"]})
+
+
+def test_edited_files_the_new_answers_remove_are_kept_and_named(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    routes = project.path / ROUTES
+    edited_routes = routes.read_text().replace(
+        "PAGE_SIZE = 20\n", "PAGE_SIZE = 20\n# The mobile app asks for small pages.\n"
+    )
+    routes.write_text(edited_routes)
+    api_test = project.path / API_TEST
+    edited_test = api_test.read_text() + "\n\ndef test_ours() -> None:\n    assert True\n"
+    api_test.write_text(edited_test)
+    export = project.path / "src/flask_service/api/export.py"
+    export.write_text('"""CSV export, ours."""\n\nFORMAT = "csv"\n')
+    commit_all(project.path, "Our API tweaks")
+
+    output = change_answers(project, "--skip-tasks", api=False)
+
+    assert routes.read_text() == edited_routes
+    assert api_test.read_text() == edited_test
+    assert export.is_file()
+    assert f"KEPT {ROUTES}: you edited it, and the new answers no longer produce it" in output
+    assert f"KEPT {API_TEST}: you edited it" in output
+    # The package of the kept routes stays a package; the unedited files go.
+    assert (project.path / "src/flask_service/api/__init__.py").is_file()
+    assert "your own files in folders the template no longer generates" in output
+    assert re.search(r"\n    src/flask_service/api/export.py\n", output)
+    report = json.loads(
+        (project.path / ".git" / "flask-template-update.json").read_text(encoding="utf-8")
+    )
+    assert report["answers_changed"] == {"api": [True, False]}
+    assert {entry["path"] for entry in report["kept"]} == {
+        ROUTES,
+        API_TEST,
+        "src/flask_service/api/__init__.py",
+    }
+    assert report["left_in_removed_folders"] == ["src/flask_service/api/export.py"]
+    assert conflicts(project) == []
+    commit_all(project.path, "No API")
+
+    # Turning the answer back on brings the edited files back as they were.
+    output = change_answers(project, "--skip-tasks", api=True)
+
+    assert routes.read_text() == edited_routes
+    assert api_test.read_text() == edited_test
+    assert conflicts(project) == [], output
+    assert_green(project)
+
+
+def test_the_teams_models_and_migrations_are_left_alone(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    """A model of the team's lives in its own module (README: "Your code and the
+    template's"), so removing the template's Item never touches it."""
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current).install()
+    package = project.path / "src/flask_service"
+    (package / "widgets.py").write_text(
+        "from sqlalchemy import String\n"
+        "from sqlalchemy.orm import Mapped, mapped_column\n\n"
+        "from .extensions import Model\n\n\n"
+        "class Widget(Model):\n"
+        '    __tablename__ = "widgets"\n\n'
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+        "    name: Mapped[str] = mapped_column(String(50))\n"
+    )
+    features = package / "features.py"
+    features.write_text(
+        features.read_text().replace(
+            "from flask import Flask\n",
+            "from flask import Flask\n\nfrom . import widgets  # noqa: F401\n",
+        )
+    )
+    env = database_env()
+    project.run("flask", "db", "upgrade", env=env)
+    project.run("flask", "db", "migrate", "-m", "widgets", env=env)
+    project.run("flask", "db", "upgrade", env=env)
+    commit_all(project.path, "Widgets")
+    ours = {
+        path.name: path.read_text() for path in (project.path / "migrations/versions").glob("*.py")
+    }
+
+    change_answers(project, "--skip-tasks", api=False)
+
+    assert conflicts(project) == []
+    after = {
+        path.name: path.read_text() for path in (project.path / "migrations/versions").glob("*.py")
+    }
+    assert {name: after[name] for name in ours} == ours
+    assert (package / "widgets.py").is_file()
+    project.install()
+    assert migrate_and_check(project, env) == {"users": 0, "widgets": 0}

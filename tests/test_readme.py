@@ -1,0 +1,53 @@
+"""The README's first command, as a new user types it, on the Python a fresh Debian
+or Ubuntu machine has: its pip refuses to install into the system (PEP 668), and
+the command must still generate a green project. (The second command is what
+`.ci/run` runs, read from the README.)"""
+
+import re
+import subprocess
+from pathlib import Path
+
+from helpers import ROOT, clean_environment, git, snapshot_template
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+def readme_commands() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    return [block.strip() for block in blocks[:2]]
+
+
+def test_the_readme_starts_with_the_two_commands() -> None:
+    generate, run_tests = readme_commands()
+    assert "copier copy --trust --defaults" in generate
+    assert generate.endswith('"$PWD" ../my-service')
+    assert run_tests.endswith("uv run pytest")
+
+
+def test_the_first_command_works_on_debian_s_own_python(tmp_path: Path) -> None:
+    assert SYSTEM_PYTHON.exists(), "Debian's python3 and python3-pip are missing (.ci/run)"
+    system_env = clean_environment(HOME=str(tmp_path / "home"), PATH="/usr/bin:/bin")
+    refused = subprocess.run(
+        [str(SYSTEM_PYTHON), "-m", "pip", "install", "--user", "uv"],
+        capture_output=True,
+        text=True,
+        env=system_env,
+    )
+    assert "externally-managed-environment" in refused.stderr, "this Python is not PEP 668's"
+    clone = snapshot_template(tmp_path / "clone")
+
+    result = subprocess.run(
+        ["bash", "-c", readme_commands()[0]],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=system_env,
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert re.search(r"post-generate: ready in [\d.]+ s: \d+ passed", output), output
+    project = tmp_path / "my-service"
+    assert (project / ".venv/bin/python").exists()
+    assert git(project, "status", "--porcelain") == ""

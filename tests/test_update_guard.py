@@ -1,0 +1,252 @@
+"""The update guard (hooks/update_guard.py) on real updates, with and without the
+post-update check: answers it refuses or completes, conflicts it lists and puts in
+git's index in both of Copier's modes, the merges Copier's rej mode gets wrong,
+migrations it joins, and the report it leaves for tools."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import (
+    Project,
+    TemplateRepo,
+    assert_green,
+    clean_environment,
+    commit_all,
+    conflicts,
+    development_version,
+    generate,
+    git,
+    next_version,
+)
+
+README_TEMPLATE = "template/README.md.jinja"
+CONFIG = "src/flask_service/config.py"
+CONFIG_TEMPLATE = "template/src/{{package_name}}/config.py.jinja"
+
+
+def copier_update(project: Project, *options: str, check: bool = True) -> str:
+    """`copier update --trust --defaults` as a user types it; its whole output."""
+    command = [sys.executable, "-m", "copier", "update", "--trust", "--defaults", *options]
+    result = subprocess.run(
+        command,
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=clean_environment(),
+    )
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def report(project: Project) -> dict:
+    return json.loads((project.path / ".git" / "flask-template-update.json").read_text())
+
+
+def answers(project: Project) -> dict:
+    return yaml.safe_load((project.path / ".copier-answers.yml").read_text())
+
+
+def test_questions_a_release_added_keep_an_older_project_as_it_was(
+    first_release_repo: tuple[TemplateRepo, str, str], tmp_path: Path
+) -> None:
+    repo, first, _ = first_release_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=first)
+
+    output = copier_update(project, "--skip-tasks")
+
+    assert 'new questions answered as the project was before them: docker=false, ci="none"' in (
+        output
+    )
+    recorded = answers(project)
+    assert (recorded["database"], recorded["docker"], recorded["ci"]) == ("sqlite", False, "none")
+    for absent in ("Dockerfile", "compose.yaml", ".dockerignore", ".github"):
+        assert not (project.path / absent).exists(), absent
+    # A new project still gets them by default.
+    assert yaml.safe_load((repo.path / "copier.yml").read_text())["docker"]["default"] is True
+
+
+def test_skip_answered_cannot_give_old_projects_new_defaults_silently(
+    first_release_repo: tuple[TemplateRepo, str, str], tmp_path: Path
+) -> None:
+    repo, first, _ = first_release_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=first)
+
+    output = copier_update(project, "--skip-tasks", "--skip-answered", check=False)
+
+    assert "NOT UPDATING: this release asks docker, ci, which the project predates" in output
+    assert '--data docker=false --data ci="none"' in output
+    assert git(project.path, "status", "--porcelain") == ""
+    assert "Traceback" not in output
+
+
+def test_a_hand_deleted_answer_stops_the_update_and_names_the_fix(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", {"api": False}, vcs_ref=current)
+    answers_file = project.path / ".copier-answers.yml"
+    answers_file.write_text(answers_file.read_text().replace("api: false\n", ""))
+    commit_all(project.path, "Tidy the answers")
+    repo.replace(
+        CONFIG_TEMPLATE, "MAX_CONTENT_LENGTH = 1024 * 1024\n", "MAX_CONTENT_LENGTH = 2**21\n"
+    )
+    newer = repo.release(next_version(development_version()))
+
+    output = copier_update(project, "--skip-tasks", check=False)
+
+    assert "NOT UPDATING: .copier-answers.yml has no answer for api" in output
+    assert "git log -p .copier-answers.yml" in output
+    assert "--data api=..." in output
+    assert "Traceback" not in output
+    assert git(project.path, "status", "--porcelain") == ""
+    assert not (project.path / "src/flask_service/api").exists()
+
+    # Given on the command line, the answer lets the update through, as it was.
+    copier_update(project, "--skip-tasks", "--data=api=false")
+    assert answers(project)["_commit"] == newer
+    assert answers(project)["api"] is False
+    assert not (project.path / "src/flask_service/api").exists()
+
+
+def test_unknown_data_keys_are_named(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+
+    output = copier_update(
+        project, "--skip-tasks", "--vcs-ref=:current:", "--data=apii=false", "--data=api=true"
+    )
+
+    assert "update-guard: WARNING: --data apii=... is not a question of this template" in output
+    assert report(project)["warnings"] == [
+        "--data apii=... is not a question of this template and was ignored"
+    ]
+
+
+def release_changing_the_readme_near(repo: TemplateRepo) -> str:
+    """A release that changes the README's `flask run` line."""
+    repo.replace(
+        README_TEMPLATE,
+        "flask run --debug     # http://127.0.0.1:5000\n",
+        "flask run --debug     # http://127.0.0.1:5000, reloads on changes\n",
+    )
+    return repo.release(next_version(development_version()))
+
+
+@pytest.mark.parametrize("skip_tasks", [True, False], ids=["skip-tasks", "with-check"])
+def test_rej_mode_merges_three_ways_what_a_patch_rejects(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path, skip_tasks: bool
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    readme = project.path / "README.md"
+    # Two lines above the release's change: inside a patch's context, but a
+    # three-way merge keeps both.
+    mine = 'pip install -e ".[dev]"   # or: uv pip install -e ".[dev]"\n'
+    readme.write_text(readme.read_text().replace('pip install -e ".[dev]"\n', mine))
+    commit_all(project.path, "Say it once")
+    release_changing_the_readme_near(repo)
+
+    options = ["--skip-tasks"] if skip_tasks else []
+    output = copier_update(project, "--conflict=rej", *options)
+
+    text = readme.read_text()
+    assert mine in text
+    assert "# http://127.0.0.1:5000, reloads on changes\n" in text
+    assert not list(project.path.rglob("*.rej")), output
+    assert conflicts(project) == []
+    assert "update-guard: no conflicts." in output
+    assert git(project.path, "status", "--porcelain", "README.md") == " M README.md\n"
+    if not skip_tasks:
+        assert re.search(r"post-update: GREEN in [\d.]+ s", output)
+        check = report(project)["check"]
+        assert (check["ran"], check["green"], check["failed"]) == (True, True, [])
+
+
+def test_conflicts_are_listed_and_in_git_s_index_without_the_check(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    config = project.path / CONFIG
+    config.write_text(
+        config.read_text().replace(
+            "MAX_CONTENT_LENGTH = 1024 * 1024\n", "MAX_CONTENT_LENGTH = 16 * 1024 * 1024\n"
+        )
+    )
+    commit_all(project.path, "Scanned invoices")
+    repo.replace(
+        CONFIG_TEMPLATE, "MAX_CONTENT_LENGTH = 1024 * 1024\n", "MAX_CONTENT_LENGTH = 2**21\n"
+    )
+    repo.release(next_version(development_version()))
+
+    output = copier_update(project, "--skip-tasks")
+
+    assert (
+        f"update-guard: CONFLICTS in 1 file(s), also marked in git's index:\n    {CONFIG}\n"
+        in output
+    )
+    assert git(project.path, "status", "--porcelain", CONFIG) == f"UU {CONFIG}\n"
+    assert report(project)["conflicts"] == [CONFIG]
+    assert report(project)["check"] == {"ran": False}
+    # A commit waits until the file is resolved and added.
+    blocked = subprocess.run(
+        ["git", "commit", "-m", "Update"], cwd=project.path, capture_output=True, text=True
+    )
+    assert blocked.returncode != 0
+
+
+def test_a_release_migration_and_the_projects_own_are_joined(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    """A release adds a migration after 0001 while the project added its own: two
+    heads, which the guard joins so `flask db upgrade` works as ever."""
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current).install()
+    (project.path / "src/flask_service/notes.py").write_text(
+        "from sqlalchemy.orm import Mapped, mapped_column\n\n"
+        "from .extensions import Model\n\n\n"
+        "class Note(Model):\n"
+        '    __tablename__ = "notes"\n\n'
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+    )
+    features = project.path / "src/flask_service/features.py"
+    features.write_text(
+        features.read_text().replace(
+            "from flask import Flask\n",
+            "from flask import Flask\n\nfrom . import notes  # noqa: F401\n",
+        )
+    )
+    env = {"APP_ENV": "development"}
+    project.run("flask", "db", "upgrade", env=env)
+    project.run("flask", "db", "migrate", "-m", "notes", env=env)
+    project.run("flask", "db", "upgrade", env=env)
+    commit_all(project.path, "Notes")
+    (repo.path / "template/migrations/versions/0002_noop.py").write_text(
+        '"""A release\'s own migration.\n\nRevision ID: 0002\nRevises: 0001\n"""\n\n'
+        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
+    )
+    newer = repo.release(next_version(development_version()))
+
+    output = copier_update(project, "--skip-tasks")
+
+    written = report(project)["migrations"]["written"]
+    assert len(written) == 1
+    assert re.search(r"_merge_template_\d+_\d+_\d+\.py$", written[0])
+    assert f"NEW MIGRATION {written[0]}" in output
+    assert newer.removeprefix("v").replace(".", "_") in written[0]
+    heads = project.run("flask", "db", "heads", env=env).stdout
+    assert len(heads.strip().splitlines()) == 1, heads
+    project.run("flask", "db", "upgrade", env=env)
+    checked = project.run("flask", "db", "check", env=env)
+    assert "No new upgrade operations detected" in checked.stdout + checked.stderr
+    assert_green(project)
