@@ -162,10 +162,11 @@ def test_without_uv_falls_back_to_venv_and_pip(template: Path, tmp_path: Path) -
     make_lock = re.search(r"    cd (.+) && (python3 -m pip install .+)", result.stdout)
     assert make_lock, result.stdout
     assert make_lock.group(1) == str(destination)
-    # The command it gives works: it pins the project.
+    # The command it gives works, with this machine's own Python: it pins the project.
     run_checked(
         ["bash", "-c", make_lock.group(2).replace("~/.local/uv", str(tmp_path / "uv-target"))],
         cwd=destination,
+        PATH=system_path,
     )
     assert "[[package]]" in (destination / "uv.lock").read_text()
 
