@@ -411,7 +411,7 @@ def test_a_bad_setting_stops_the_server_and_is_named(
         timeout=60,
     )
     assert result.returncode != 0
-    assert f"ConfigError: {variable} " in result.stderr
+    assert f"Error: {variable} " in result.stderr
     assert "secret@" not in result.stderr
 
 
