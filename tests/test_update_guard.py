@@ -232,9 +232,14 @@ def test_a_release_migration_and_the_projects_own_are_joined(
     project.run("flask", "db", "migrate", "-m", "notes", env=env)
     project.run("flask", "db", "upgrade", env=env)
     commit_all(project.path, "Notes")
-    (repo.path / "template/migrations/versions/0002_noop.py").write_text(
-        '"""A release\'s own migration.\n\nRevision ID: 0002\nRevises: 0001\n"""\n\n'
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+    # The next of the template's numbered migrations, whatever the last is.
+    versions = repo.path / "template/migrations/versions"
+    last = max(int(path.name[:4]) for path in versions.glob("[0-9][0-9][0-9][0-9]_*"))
+    head, new = f"{last:04d}", f"{last + 1:04d}"
+    (versions / f"{new}_noop.py").write_text(
+        f'"""A release\'s own migration.\n\nRevision ID: {new}\nRevises: {head}\n"""\n\n'
+        f'revision = "{new}"\ndown_revision = "{head}"\nbranch_labels = None\n'
+        "depends_on = None\n\n\n"
         "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
     )
     newer = repo.release(next_version(development_version()))
