@@ -5,6 +5,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from ..extensions import csrf
 from .authentication import authenticate
+from .problems import InvalidFields
 
 bp = Blueprint("api", __name__)
 # Token requests need no CSRF token: a browser never attaches a bearer token by
@@ -29,8 +30,11 @@ def read_json_body() -> None:
             "Send a JSON body with Content-Type: application/json."
         )
     try:
-        request.get_json()
+        body = request.get_json()
     except RecursionError:
         raise BadRequest("The JSON body is nested too deeply.") from None
     except BadRequest:
         raise BadRequest("The body is not valid JSON.") from None
+    if not body and not isinstance(body, dict):
+        # Spectree would read null, false, 0, "" and [] as {}.
+        raise InvalidFields([{"pointer": "", "detail": "Input should be an object"}])
