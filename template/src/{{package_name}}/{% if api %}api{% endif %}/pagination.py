@@ -14,7 +14,7 @@ def paginate(select: Select[Any], query: PageQuery) -> dict[str, Any]:
     ``Page``: a ``per_page`` above the maximum is capped, and a page past the
     last is empty (and costs the database no offset it cannot represent)."""
     per_page = min(query.per_page, MAX_PAGE_SIZE)
-    count = select.with_only_columns(func.count()).order_by(None)
+    count = db.select(func.count()).select_from(select.order_by(None).subquery())
     total = db.session.execute(count).scalar_one()
     pages = -(-total // per_page)
     rows: list[Any] = []
