@@ -188,6 +188,8 @@ def test_schemathesis_finds_nothing_against_the_live_api(variant: Variant) -> No
             capture_output=True,
             text=True,
             timeout=600,
+            # Schemathesis keeps a cache in its working folder: the project's, not this repository.
+            cwd=variant.project.path,
         )
         # Hostile input the generators rarely reach, sent through the real server.
         hostile = hostile_requests(base, token)
