@@ -8,6 +8,8 @@ command that renders the same project.
 """
 
 import itertools
+import json
+import os
 import re
 import subprocess
 import sys
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ROOT, Project, fetch, gunicorn, render
+from helpers import ROOT, Project, clean_environment, fetch, gunicorn, render
 
 DATABASES = list(yaml.safe_load((ROOT / "copier.yml").read_text())["database"]["choices"].values())
 COMBINATIONS = [
@@ -198,6 +200,85 @@ def test_schemathesis_finds_nothing_against_the_live_api(variant: Variant) -> No
     assert re.search(r"(\d+) generated, \1 passed", output), output
     assert "No issues found" in output, output
     assert hostile == {}, f"{variant.reproduce}\n{hostile}"
+
+
+def readme_curl_session(project: Project) -> str:
+    """The bash block that follows "A session with curl" in the generated README."""
+    readme = (project.path / "README.md").read_text()
+    found = re.search(r"A session with curl.*?```bash\n(.*?)```", readme, re.DOTALL)
+    assert found, "the README's curl session"
+    return found.group(1)
+
+
+def json_values(text: str) -> list[object]:
+    """The JSON values printed one after another (curl adds no separator)."""
+    decoder, values, position = json.JSONDecoder(), [], 0
+    while position < len(text.rstrip()):
+        while text[position].isspace():
+            position += 1
+        value, position = decoder.raw_decode(text, position)
+        values.append(value)
+    return values
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(
+            answers,
+            id=combination_id(answers),
+            marks=pytest.mark.xdist_group(combination_id(answers)),
+        )
+        for answers in API_COMBINATIONS
+    ],
+    indirect=True,
+)
+def test_the_readmes_curl_session_works_against_gunicorn(
+    variant: Variant, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The generated README's curl session, run as written (but for the port) with
+    curl and `flask` against the service under gunicorn on a new database: a
+    token, then create, list, update and delete an item."""
+    project = variant.project
+    if variant.answers["database"] == "postgresql":
+        database = request.getfixturevalue("postgres").create_database()
+    else:
+        database = f"sqlite:///{tmp_path}/curl.db"
+    env = {"APP_ENV": "production", "SECRET_KEY": "s" * 64, "DATABASE_URL": database}
+    if variant.answers["auth"]:
+        project.run("flask", "db", "upgrade", env=env)
+        project.run("flask", "auth", "create-user", "alice", "--password", "a" * 12, env=env)
+    else:
+        env["API_WRITE_TOKEN"] = "t" * 43
+        project.run("flask", "db", "upgrade", env=env)
+    session = readme_curl_session(project)
+    assert "BASE=http://127.0.0.1:5000/api/v1\n" in session
+    with gunicorn(project, env) as base:
+        # The session, then a read of the deleted item with the same token.
+        script = session.replace("http://127.0.0.1:5000", base) + (
+            'curl -s -H "$AUTH" -o /dev/null -w "%{http_code}\\n" "$BASE/items/1"\n'
+        )
+        # The project's .venv first, as after `. .venv/bin/activate`.
+        path = f"{project.path / '.venv' / 'bin'}:{os.environ['PATH']}"
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=project.path,
+            env=clean_environment(**env, PATH=path),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, f"{variant.reproduce}\n{result.stdout}{result.stderr}"
+        created, listed, updated, deleted, read_after = json_values(result.stdout)
+    assert created == {
+        "id": 1,
+        "name": "Widget",
+        "description": "Blue",
+        "created_at": created["created_at"],
+    }, result.stdout
+    assert listed["items"] == [created], result.stdout
+    assert updated == {**created, "description": "Green"}, result.stdout
+    assert (deleted, read_after) == (204, 404), result.stdout
 
 
 def hostile_requests(base: str, token: str) -> dict[str, int]:
