@@ -2,8 +2,9 @@
 
 Copier runs this once after `copier copy`, inside the new project, with Copier's
 own Python (which has neither Flask nor pytest). It commits the generated files,
-builds `.venv` (with uv when available, else venv + pip), installs the project
-with its dev dependencies, then runs ruff and the test suite.
+pins every dependency in `uv.lock` (committed with the rest), builds `.venv`
+(with uv when available, else venv + pip), installs the project with its dev
+dependencies, then runs ruff and the test suite.
 
 It never makes the copy fail: Copier deletes a freshly generated project when a
 task fails, so each failure is reported with the command that retries it and the
@@ -11,11 +12,11 @@ exit status stays 0. Skip the whole hook with `copier copy --skip-tasks`.
 
 With `--update` it checks a project after `copier update` instead (a `_migrations`
 entry runs it in the real project after the update guard): it lists the files
-left to resolve and stops there, or else re-installs `.venv` and runs what the
-project's CI runs (ruff, mypy, the tests, `flask db upgrade` and `flask db check`
-on a scratch database), says which failed, and adds the outcome to the update
-report. It never commits and never changes a project file: it installs into
-`.venv` only.
+left to resolve and stops there, or else brings `uv.lock` in step with
+`pyproject.toml` (saying when that changed it), re-installs `.venv` and runs what
+the project's CI runs (ruff, mypy, the tests, `flask db upgrade` and `flask db
+check` on a scratch database), says which failed, and adds the outcome to the
+update report. It never commits, and changes no project file but `uv.lock`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ ANSWERS_FILE = ".copier-answers.yml"
 VENV = ".venv"
 BIN = "Scripts" if os.name == "nt" else "bin"
 VENV_PYTHON = f"{VENV}/{BIN}/python"
+LOCK = "uv.lock"
 STEP_TIMEOUT = 900  # seconds; a cold install over a slow network can take minutes
 # A test-suite summary such as "48 passed, 1 skipped in 1.52s".
 PYTEST_SUMMARY = re.compile(r"^=*\s*(\d+ (passed|failed|error).*) in [\d.]+s")
@@ -205,6 +207,63 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
     )
 
 
+def lock(report: Report) -> None:
+    """Pin every dependency in uv.lock before the first commit, so the commit
+    records exactly what the tests ran on and what the image and CI install."""
+    uv = find_uv()
+    if uv is None:
+        return  # `explain_missing_lock` says what that means and how to make one
+    command = [uv, "lock", "--quiet"]
+    if report.run(f"lock dependencies ({LOCK})", command).ok:
+        return
+    # Offline, every package may be in uv's cache already.
+    online = report.steps.pop()
+    offline = report.run(f"lock from uv's cache ({LOCK}, offline)", [*command, "--offline"])
+    offline.command = online.command
+
+
+def explain_missing_lock(report: Report) -> None:
+    if (report.project / LOCK).exists():
+        return
+    cause = "uv was not found, so " if find_uv() is None else ""
+    where = shlex.quote(str(report.project))
+    print(
+        f"{report.label}: no {LOCK} was made: {cause}dependencies are not pinned, installs"
+        " are not reproducible,\n"
+        f"{report.label}: and the Dockerfile and CI, which install from {LOCK}, will fail."
+        " Make it, then commit it:\n"
+        # pip's --target works on a system Python that refuses installs (PEP 668) too.
+        f"    cd {where} && python3 -m pip install --target ~/.local/uv uv"
+        f" && ~/.local/uv/bin/uv lock && git add {LOCK}"
+    )
+
+
+def refresh_lock(report: Report, uv: str) -> None:
+    """After an update: bring uv.lock in step with pyproject.toml, and say so when
+    that changed it. Pins that pyproject.toml still allows stay as they were."""
+    path = report.project / LOCK
+    before = path.read_bytes() if path.exists() else None
+    if not report.run(f"refresh {LOCK}", [uv, "lock", "--quiet"]).ok:
+        return
+    if before is None:
+        print(
+            f"{report.label}: created {LOCK}, which the Dockerfile and CI install from:"
+            " commit it with the update."
+        )
+    elif path.read_bytes() != before:
+        print(
+            f"{report.label}: pyproject.toml changed, so {LOCK} was refreshed:"
+            f" review `git diff {LOCK}` and commit it with the update."
+        )
+
+
+def uv_install_command(uv: str, project: Path) -> list[str]:
+    """Install exactly what uv.lock pins, or resolve afresh where there is no lock."""
+    if (project / LOCK).exists():
+        return [uv, "sync", "--quiet", "--frozen", "--extra", "dev"]
+    return [uv, "pip", "install", "--quiet", "--python", VENV_PYTHON, "-e", ".[dev]"]
+
+
 def install(report: Report, args: argparse.Namespace) -> bool:
     """Build .venv and install the project with its dev dependencies."""
     major, minor = args.python_version.split(".")
@@ -220,7 +279,9 @@ def install(report: Report, args: argparse.Namespace) -> bool:
             ).ok
         ):
             return False
-        command = [uv, "pip", "install", "--quiet", "--python", VENV_PYTHON, "-e", ".[dev]"]
+        if args.update:
+            refresh_lock(report, uv)
+        command = uv_install_command(uv, report.project)
         if report.run("install with dev dependencies (uv)", command).ok:
             return True
         # Offline, the packages may all be in uv's cache already.
@@ -346,8 +407,8 @@ def planned_install(project: Path, args: argparse.Namespace) -> list[tuple[str, 
             create = [f"python{args.python_version}", "-m", "venv", VENV]
             steps.append(("create .venv (venv)", create))
     if uv:
-        install_command = [uv, "pip", "install", "--quiet", "--python", VENV_PYTHON, "-e", ".[dev]"]
-        steps.append(("install with dev dependencies (uv)", install_command))
+        steps.append(("refresh uv.lock", [uv, "lock", "--quiet"]))
+        steps.append(("install with dev dependencies (uv)", uv_install_command(uv, project)))
     else:
         install_command = [VENV_PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[dev]"]
         steps.append(("install with dev dependencies (pip)", install_command))
@@ -417,6 +478,7 @@ def check_after_update(project: Path, args: argparse.Namespace) -> None:
             for name, command in {**UPDATE_CHECKS, **MIGRATION_CHECKS}.items():
                 report.skip(name, command, "the install failed")
         record_check(project, summarize_update(report, tests, []))
+    explain_missing_lock(report)
 
 
 def record_check(project: Path, outcome: dict[str, object]) -> None:
@@ -474,8 +536,10 @@ def main(argv: list[str]) -> int:
         print(f"post-generate: nothing to do for {operation} in {project}")
         return 0
     report = Report(project)
+    lock(report)
     commit_generated_files(report, args)
     summarize(report, install_and_check(report, args))
+    explain_missing_lock(report)
     return 0
 
 

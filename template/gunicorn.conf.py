@@ -1,15 +1,164 @@
 """Gunicorn settings, read from the working directory by `gunicorn`.
 
 Gunicorn binds to 127.0.0.1:8000, or to 0.0.0.0:$PORT when PORT is set (as in
-the container image); WEB_CONCURRENCY sets the number of workers.
+the container image). It is meant to sit behind a buffering reverse proxy such
+as deploy/nginx.conf: its workers serve one request at a time and must never
+wait on a slow client.
 """
 
-import multiprocessing
+import math
 import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+from gunicorn.http import wsgi
+
+
+def cgroup_cpu_limit() -> float | None:
+    """How many CPUs' worth of time this process's cgroups allow, or None.
+
+    Reads the CPU bandwidth limit (`docker run --cpus`, Kubernetes CPU limits)
+    of cgroup v2 (cpu.max) or v1 (cpu.cfs_quota_us) for this process's cgroup
+    and every parent up to the mount's root; the tightest one applies.
+    """
+    try:
+        memberships = Path("/proc/self/cgroup").read_text().splitlines()
+        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:  # not Linux, or no /proc
+        return None
+    limits = []
+    for mount in mounts:
+        fields = mount.split()
+        kind, options = fields[fields.index("-") + 1], fields[-1].split(",")
+        mount_root, mount_point = fields[3], fields[4]
+        for membership in memberships:
+            _, controllers, path = membership.split(":", 2)
+            read = limit_reader(kind, options, controllers)
+            if read is None:
+                continue
+            relative = os.path.relpath(path, mount_root)
+            if relative.startswith(".."):
+                continue  # this mount shows another part of the hierarchy
+            folder = Path(mount_point, relative)
+            while True:
+                limits.append(read(folder))
+                if folder == Path(mount_point):
+                    break
+                folder = folder.parent
+    found = [limit for limit in limits if limit is not None]
+    return min(found) if found else None
+
+
+def limit_reader(
+    kind: str, options: list[str], controllers: str
+) -> Callable[[Path], float | None] | None:
+    """How to read a CPU limit where a cgroup mount meets a membership line."""
+    if kind == "cgroup2" and not controllers:
+        return cpu_max
+    if kind == "cgroup" and "cpu" in options and "cpu" in controllers.split(","):
+        return cfs_quota
+    return None
+
+
+def cpu_max(folder: Path) -> float | None:
+    """cgroup v2: "max 100000" (no limit) or "QUOTA PERIOD" in microseconds."""
+    try:
+        quota, period = (folder / "cpu.max").read_text().split()
+    except OSError:
+        return None
+    return None if quota == "max" else int(quota) / int(period)
+
+
+def cfs_quota(folder: Path) -> float | None:
+    """cgroup v1: cpu.cfs_quota_us is -1 without a limit."""
+    try:
+        quota = (folder / "cpu.cfs_quota_us").read_text()
+        period = (folder / "cpu.cfs_period_us").read_text()
+    except OSError:
+        return None
+    return None if int(quota) <= 0 else int(quota) / int(period)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (affinity), capped by its cgroup's quota:
+    in a container limited to 1 CPU on a 64-core host, 1, not 64."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS has no affinity
+        cpus = os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    if limit is not None:
+        cpus = min(cpus, max(1, math.ceil(limit)))
+    return cpus
+
+
+def configured_workers() -> int:
+    """WEB_CONCURRENCY, or (2 x usable CPUs) + 1 without it. (Gunicorn itself
+    refuses a WEB_CONCURRENCY that is not a whole number before this runs.)"""
+    setting = os.environ.get("WEB_CONCURRENCY")
+    if setting is None:
+        return 2 * usable_cpus() + 1
+    if int(setting) < 1:
+        raise SystemExit(
+            f"WEB_CONCURRENCY={setting} leaves no worker to serve requests: set 1 or"
+            " more (for example WEB_CONCURRENCY=4), or unset it for 2 x CPUs + 1."
+        )
+    return int(setting)
+
+
+# Sync workers, one request each at a time: simple, and fast for a service
+# whose requests are short and bound by CPU and its database. They need a
+# buffering proxy in front (nginx reads whole requests from slow clients and
+# takes whole responses), or a handful of slow clients occupies them all.
+# Switch to "gthread" with `threads` only if views wait long on other services.
+worker_class = "sync"
+# Gunicorn's advice for sync workers: (2 x CPUs) + 1, counting the CPUs this
+# container or cgroup may use, not the host's. WEB_CONCURRENCY overrides it.
+workers = configured_workers()
+# A worker silent this long is killed and replaced; the proxy's read timeout
+# (60 s in deploy/nginx.conf) is longer, so the client gets a clean 502.
+timeout = 30
+# On SIGTERM, give in-flight requests this long to finish.
+graceful_timeout = 30
+# Recycle each worker after 1,000 to 1,100 requests, bounding slow memory
+# growth; the jitter keeps workers from restarting all at once.
+max_requests = 1000
+max_requests_jitter = 100
+# Load the app once, in the master, and fork workers from it: a worker starts,
+# or replaces a recycled one, in milliseconds instead of importing the app again
+# (seconds of CPU each time), and the workers share the app's memory. The cost:
+# new code needs a restart; a HUP reloads the configuration only.
+preload_app = True
 # The app itself writes the access log to stdout, one line per request with its
 # request id (JSON in production); gunicorn's own would repeat every line.
 accesslog = None
-# On SIGTERM, give in-flight requests this long to finish.
-graceful_timeout = 30
+# Gunicorn believes no proxy: the app's PROXY_COUNT decides, in one place, how
+# many X-Forwarded-For/-Proto hops to trust (Werkzeug's ProxyFix). Gunicorn's
+# default would trust those headers, and SCRIPT_NAME sent as a header, from
+# any client on 127.0.0.1, even with PROXY_COUNT=0.
+forwarded_allow_ips = ""
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """A forked worker must not share the master's database connections: give
+    it its own pool (SQLAlchemy's advice for forking)."""
+    app = server.app.callable
+    database = app.extensions.get("sqlalchemy")
+    if database is not None:
+        with app.app_context():
+            for engine in database.engines.values():
+                engine.dispose(close=False)
+
+
+# Gunicorn names itself in a `Server` header on every response, which tells an
+# attacker what to try; it has no setting to leave the header out.
+_default_headers = wsgi.Response.default_headers
+
+
+def _headers_without_server(response: wsgi.Response) -> list[str]:
+    headers: list[str] = _default_headers(response)
+    return [line for line in headers if not line.startswith("Server:")]
+
+
+wsgi.Response.default_headers = _headers_without_server

@@ -258,9 +258,13 @@ class Project:
         )
 
     def text_files(self) -> dict[Path, str]:
+        """The project's own files; uv.lock is left out: the hook writes it from
+        what the package index serves that day, not from the template."""
         files = {}
         for path in sorted(self.path.rglob("*")):
             parts = path.relative_to(self.path).parts
+            if parts == ("uv.lock",):
+                continue
             if path.is_file() and not NOT_GENERATED & set(parts):
                 files[path.relative_to(self.path)] = path.read_text(encoding="utf-8")
         return files
@@ -362,6 +366,73 @@ def gunicorn(project: Project, env: Mapping[str, str]) -> AbstractContextManager
     """The project's production config under gunicorn, as its README runs it."""
     port = free_port()
     return serving(gunicorn_command(project, port), project.path, env, port)
+
+
+def site_config(project: Project, nginx_port: int, app_port: int) -> str:
+    """The shipped file, pointed at this test's ports and checkout; nothing else changes."""
+    text = (project.path / "deploy" / "nginx.conf").read_text()
+    replacements = {
+        "listen 80;": f"listen 127.0.0.1:{nginx_port};",
+        "server 127.0.0.1:8000 ": f"server 127.0.0.1:{app_port} ",
+        "/srv/flask-service/src/": f"{project.path}/src/",
+    }
+    for old, new in replacements.items():
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+@contextmanager
+def nginx(project: Project, folder: Path, app_port: int) -> Iterator[int]:
+    """Debian's nginx serving deploy/nginx.conf on a loopback port; yields the port."""
+    port = free_port()
+    folder.mkdir()
+    (folder / "site.conf").write_text(site_config(project, port, app_port))
+    # What /etc/nginx/nginx.conf gives a conf.d file, with this test's own folders;
+    # workers run as root to read the static files under pytest's private tmp folder.
+    (folder / "nginx.conf").write_text(
+        f"""\
+user root;
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log {folder}/access.log;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    include {folder}/site.conf;
+}}
+"""
+    )
+    nginx_binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    checked = subprocess.run(
+        [nginx_binary, "-t", "-c", str(folder / "nginx.conf")], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
+    process = subprocess.Popen(
+        [nginx_binary, "-c", str(folder / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (folder / "error.log").read_text()
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def find_postgres_bin() -> Path:
@@ -611,8 +682,9 @@ def generate(
     *,
     vcs_ref: str = "HEAD",
 ) -> Project:
-    """A project as the hook leaves it, minus .venv: rendered and committed."""
+    """A project as the hook leaves it, minus .venv: rendered, locked and committed."""
     render(template, destination, answers, vcs_ref=vcs_ref)
+    subprocess.run([UV, "lock", "--quiet"], cwd=destination, check=True)
     commit_all(destination, "Generate project from the Flask service template")
     return Project(destination)
 

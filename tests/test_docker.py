@@ -5,6 +5,7 @@ image runs, run locally in a folder laid out like the image's /app."""
 
 import fnmatch
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -91,9 +92,15 @@ def test_compose_runs_postgresql_with_a_named_volume_and_a_healthcheck(
     copy: Callable[..., Project],
 ) -> None:
     compose = yaml.safe_load((copy(database="postgresql").path / "compose.yaml").read_text())
-    app, db = compose["services"]["app"], compose["services"]["db"]
-    assert app["build"] == "."
-    assert app["depends_on"] == {"db": {"condition": "service_healthy"}}
+    services = compose["services"]
+    migrate, app, db = services["migrate"], services["app"], services["db"]
+    assert app["build"] == migrate["build"] == "."
+    assert app["image"] == migrate["image"]
+    # The release step waits for the database; the app waits for the release step.
+    assert migrate["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert app["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    assert migrate["command"] == ["flask", "db", "upgrade"]
+    assert app["environment"] == migrate["environment"]
     assert app["environment"]["DATABASE_URL"] == (
         f"postgresql+psycopg://postgres:{db['environment']['POSTGRES_PASSWORD']}"
         f"@db:5432/{db['environment']['POSTGRES_DB']}"
@@ -103,6 +110,24 @@ def test_compose_runs_postgresql_with_a_named_volume_and_a_healthcheck(
     volume, mount = db["volumes"][0].split(":")
     assert (volume, mount) == ("db-data", "/var/lib/postgresql/data")
     assert volume in compose["volumes"]
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_compose_puts_the_vm_nginx_file_in_front_of_the_app(
+    copy: Callable[..., Project], database: str
+) -> None:
+    project = copy(database=database)
+    compose = yaml.safe_load((project.path / "compose.yaml").read_text())
+    app, proxy = compose["services"]["app"], compose["services"]["proxy"]
+    assert app["environment"]["PROXY_COUNT"] == "1"
+    assert app["ports"] == ["8000:80"]  # nginx's port; gunicorn's stays private
+    assert proxy["network_mode"] == "service:app"
+    mounts = dict(volume.removesuffix(":ro").split(":") for volume in proxy["volumes"])
+    assert mounts["./deploy/nginx.conf"] == "/etc/nginx/conf.d/default.conf"
+    nginx = (project.path / "deploy" / "nginx.conf").read_text()
+    static = re.search(r"alias (\S+);", nginx).group(1)
+    assert mounts["./src/flask_service/static"] == static.rstrip("/")
+    assert "server 127.0.0.1:8000 " in nginx
 
 
 def test_compose_keeps_sqlite_on_the_volume_the_image_declares(
@@ -118,21 +143,23 @@ def test_compose_keeps_sqlite_on_the_volume_the_image_declares(
 
 
 @pytest.mark.parametrize("python_version", ["3.11", "3.14"])
-def test_dockerfile_builds_in_two_stages_and_runs_unprivileged(
+def test_dockerfile_builds_in_two_stages_from_the_lock_and_runs_unprivileged(
     copy: Callable[..., Project], python_version: str
 ) -> None:
     dockerfile = copy(python_version=python_version).path / "Dockerfile"
-    assert instructions(dockerfile)[0] == ("ARG", f"PYTHON_VERSION={python_version}")
     built = stages(dockerfile)
     assert list(built) == ["build", "runtime"]
     for stage in built.values():
-        assert stage[0][1].startswith("python:${PYTHON_VERSION}-slim AS ")
+        # A literal tag, which Dependabot and Renovate can read and update.
+        assert stage[0][1].startswith(f"python:{python_version}-slim AS ")
     build, runtime = built["build"], built["runtime"]
-    # Dependencies install from pyproject.toml alone, before the code arrives.
+    # Dependencies install from the lock alone, before the code arrives.
     steps = [f"{instruction} {arguments}" for instruction, arguments in build]
-    dependencies = next(i for i, step in enumerate(steps) if "--requirement" in step)
-    assert steps[dependencies - 1] == "COPY pyproject.toml ./"
+    dependencies = steps.index("RUN uv sync --locked --no-dev --no-install-project")
+    assert steps[dependencies - 1] == "COPY pyproject.toml uv.lock ./"
     assert dependencies < steps.index("COPY src ./src")
+    assert steps[-1] == "RUN uv sync --locked --no-dev --no-editable"
+    assert not [step for step in steps if "pip install" in step and "uv==" not in step]
     assert ("COPY", "--from=build /venv /venv") in runtime
     users = [arguments for instruction, arguments in runtime if instruction == "USER"]
     assert users == ["app"]
@@ -141,6 +168,11 @@ def test_dockerfile_builds_in_two_stages_and_runs_unprivileged(
     )
     assert "/health" in healthcheck
     assert ("EXPOSE", "8000") in runtime
+    # Serving only: migrations are the release step (compose's migrate service).
+    command = json.loads(
+        next(arguments for instruction, arguments in runtime if instruction == "CMD")
+    )
+    assert command == ["gunicorn", "flask_service:create_app()"]
 
 
 @pytest.mark.parametrize("database", DATABASES)
@@ -151,7 +183,8 @@ def test_every_copied_file_exists_in_the_build_context(
     dockerignore = project.path / ".dockerignore"
     for stage in stages(project.path / "Dockerfile").values():
         for source, _ in copied_from_context(stage):
-            assert (project.path / source).exists(), source
+            # The hook writes uv.lock and commits it (tests/test_hook.py).
+            assert (project.path / source).exists() or source == "uv.lock", source
             assert not ignored(source, dockerignore), f"{source} is outside the build context"
     for private in (".env", ".venv", ".git", "tests", ".flaskenv", "src/instance"):
         assert ignored(private, dockerignore), f"{private} would enter the image"
@@ -186,11 +219,24 @@ def image_like_app(
     return project, app, env
 
 
-def test_the_command_the_image_runs_migrates_and_serves(
+def test_the_release_step_and_command_of_the_image_migrate_and_serve(
     image_like_app: tuple[Project, Path, dict[str, str]],
 ) -> None:
+    """What the image does, run here in a folder laid out like its /app: the
+    release step compose runs (`flask db upgrade`), then the image's CMD."""
     project, app, env = image_like_app
+    compose = yaml.safe_load((project.path / "compose.yaml").read_text())
+    release = compose["services"]["migrate"]["command"]
     runtime = stages(project.path / "Dockerfile")["runtime"]
+    image_env = dict(
+        pair.split("=", 1)
+        for instruction, arguments in runtime
+        if instruction == "ENV"
+        for pair in shlex.split(arguments)
+    )
+    env = {**env, "FLASK_APP": image_env["FLASK_APP"]}
+    migrated = subprocess.run(release, cwd=app, env=env, capture_output=True, text=True)
+    assert migrated.returncode == 0, migrated.stderr
     command = json.loads(
         next(arguments for instruction, arguments in runtime if instruction == "CMD")
     )
@@ -204,11 +250,7 @@ def test_the_command_the_image_runs_migrates_and_serves(
         check = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, check.stderr
         current = subprocess.run(
-            ["flask", "--app", project.package, "db", "current"],
-            cwd=app,
-            env=env,
-            capture_output=True,
-            text=True,
+            ["flask", "db", "current"], cwd=app, env=env, capture_output=True, text=True
         )
     assert current.returncode == 0, current.stderr
     assert "0001 (head)" in current.stdout + current.stderr
@@ -218,4 +260,6 @@ def test_no_docker_files_without_docker(copy: Callable[..., Project]) -> None:
     project = copy(docker=False)
     for name in ("Dockerfile", ".dockerignore", "compose.yaml"):
         assert not (project.path / name).exists()
+    # A plain VM still gets its nginx file.
+    assert (project.path / "deploy" / "nginx.conf").is_file()
     assert "## Docker" not in (project.path / "README.md").read_text()

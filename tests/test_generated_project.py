@@ -2,6 +2,7 @@
 where its database lands, how it starts under gunicorn, the oldest dependencies its
 ranges allow, and awkward answers end to end."""
 
+import http.client
 import subprocess
 from collections.abc import Callable
 
@@ -60,6 +61,18 @@ def test_oldest_allowed_dependencies_pass(copy: Callable[..., Project]) -> None:
     assert versions.stdout.split() == ["3.1.0", "2.0.16"]
     result = project.pytest()
     assert " passed" in result.stdout
+    # gunicorn.conf.py holds for the oldest gunicorn too: no Server header, and
+    # a forwarded scheme from a client on this machine is not believed.
+    assert project.run("gunicorn", "--version").stdout.split()[-1].startswith("23.")
+    with gunicorn(project, {"SECRET_KEY": "o" * 64}) as base:
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+        connection.request("GET", "/", headers={"X-Forwarded-Proto": "https"})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+    assert response.status == 200
+    assert response.getheader("Server") is None
+    assert response.getheader("Strict-Transport-Security") is None
 
 
 def test_oldest_allowed_dependencies_pass_on_postgresql(

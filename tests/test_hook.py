@@ -1,10 +1,12 @@
 """The post-generation hook: a green, committed project on success, and on any
 failure the generated files kept, the failure named and a retry command given."""
 
+import json
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,6 +67,21 @@ def test_copy_ends_green_and_committed(template: Path, tmp_path: Path) -> None:
     tracked = git(destination, "ls-files").splitlines()
     assert ".copier-answers.yml" in tracked
     assert not [path for path in tracked if path.startswith(".venv/")]
+    # The lock is in the first commit, and .venv holds exactly what it pins.
+    assert "post-generate: lock dependencies (uv.lock) ... ok" in result.stdout
+    assert "uv.lock" in tracked
+    locked = tomllib.loads((destination / "uv.lock").read_text())["package"]
+    pins = {package["name"]: package["version"] for package in locked if "version" in package}
+    installed = subprocess.run(
+        [str(destination / ".venv/bin/python"), "-m", "pip", "list", "--format=json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    versions = {item["name"].lower(): item["version"] for item in json.loads(installed.stdout)}
+    for name in ("flask", "sqlalchemy", "gunicorn", "pytest"):
+        assert versions[name] == pins[name], name
+    assert "no uv.lock was made" not in result.stdout
 
 
 def test_existing_git_identity_is_used(template: Path, tmp_path: Path) -> None:
@@ -136,6 +153,22 @@ def test_without_uv_falls_back_to_venv_and_pip(template: Path, tmp_path: Path) -
     assert "create .venv (venv) ... ok" in result.stdout
     assert "install with dev dependencies (pip) ... ok" in result.stdout
     assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
+    # Green, but it says plainly that nothing is pinned, and how to pin it.
+    assert not (destination / "uv.lock").exists()
+    assert (
+        "post-generate: no uv.lock was made: uv was not found, so dependencies are not pinned"
+        in result.stdout
+    )
+    make_lock = re.search(r"    cd (.+) && (python3 -m pip install .+)", result.stdout)
+    assert make_lock, result.stdout
+    assert make_lock.group(1) == str(destination)
+    # The command it gives works, with this machine's own Python: it pins the project.
+    run_checked(
+        ["bash", "-c", make_lock.group(2).replace("~/.local/uv", str(tmp_path / "uv-target"))],
+        cwd=destination,
+        PATH=system_path,
+    )
+    assert "[[package]]" in (destination / "uv.lock").read_text()
 
 
 def test_project_inside_an_existing_repository_is_not_nested(

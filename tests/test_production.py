@@ -36,6 +36,11 @@ def production_server(project: Project, env: dict[str, str]) -> Iterator[tuple[s
     port = free_port()
     with server_process(gunicorn_command(project, port), project.path, env, port) as served:
         base, process = served
+        # The preloaded app answers from the first worker while the master is
+        # still forking the second: wait for both.
+        deadline = time.monotonic() + 20
+        while len(workers(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         yield base, process.pid
 
 

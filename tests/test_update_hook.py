@@ -70,6 +70,52 @@ def test_update_checks_the_real_project_once_and_commits_nothing(
     assert changed == {".copier-answers.yml", "src/flask_service/config.py"}
 
 
+def test_a_changed_pyproject_refreshes_the_lock_and_says_so(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    locked = (project.path / "uv.lock").read_text()
+    repo.replace(
+        "template/pyproject.toml.jinja",
+        '    "flask>=3.1,<3.2",\n',
+        '    "flask>=3.1,<3.2",\n    "markupsafe>=2.1",\n',
+    )
+    repo.release(next_version(development_version()))
+
+    output = copier_update(project)
+
+    assert "post-update: refresh uv.lock ... ok" in output
+    assert "pyproject.toml changed, so uv.lock was refreshed" in output
+    assert "post-update: GREEN" in output
+    refreshed = (project.path / "uv.lock").read_text()
+    assert refreshed != locked
+    assert '{ name = "markupsafe", specifier = ">=2.1" }' in refreshed
+    # Pins pyproject.toml still allows were kept, not upgraded.
+    pins = re.compile(r'^name = "(.+)"\nversion = "(.+)"', re.MULTILINE)
+    assert dict(pins.findall(refreshed)) == dict(pins.findall(locked))
+    changed = {line[3:] for line in git(project.path, "status", "--porcelain").splitlines()}
+    assert changed == {".copier-answers.yml", "pyproject.toml", "uv.lock"}
+
+
+def test_a_project_made_before_the_lock_gets_one_and_is_told_to_commit_it(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    git(project.path, "rm", "--quiet", "uv.lock")
+    git(project.path, "commit", "--quiet", "--message", "As projects made before the lock were")
+    release_raising_the_upload_limit(repo)
+
+    output = copier_update(project)
+
+    assert "created uv.lock, which the Dockerfile and CI install from: commit it" in output
+    assert "post-update: GREEN" in output
+    assert "no uv.lock was made" not in output
+    status = git(project.path, "status", "--porcelain").splitlines()
+    assert "?? uv.lock" in status
+
+
 def plant_failing_test(repo: TemplateRepo) -> str:
     (repo.path / "template" / "tests" / "test_planted.py").write_text(
         "def test_planted_failure() -> None:\n    assert 1 + 1 == 3\n"

@@ -8,6 +8,7 @@ from alembic import context
 from alembic.operations.ops import MigrationScript
 from alembic.runtime.migration import MigrationContext
 from flask import current_app
+from sqlalchemy import Connection, text
 
 config = context.config
 if config.config_file_name is not None:
@@ -38,6 +39,24 @@ def skip_empty_revision(
             logger.info("No changes in schema detected.")
 
 
+# Any constant, the same in every process that migrates this database.
+MIGRATION_LOCK_KEY = 7_263_531_440
+
+
+def take_turns(connection: Connection) -> None:
+    """Let concurrent upgrades of one PostgreSQL database run one at a time.
+
+    Two deploys, or replicas that each migrate as they start, may upgrade at
+    once. The lock lasts until this upgrade's transaction ends, and a later
+    upgrade then finds the schema current instead of failing half way. SQLite
+    lets one writer at a time in by itself.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+        )
+
+
 def run_migrations_offline() -> None:
     """Print the SQL instead of running it (`flask db upgrade --sql`)."""
     context.configure(
@@ -58,6 +77,7 @@ def run_migrations_online() -> None:
             connection=connection, target_metadata=metadata, **configure_args
         )
         with context.begin_transaction():
+            take_turns(connection)
             context.run_migrations()
 
 

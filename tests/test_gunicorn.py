@@ -1,0 +1,206 @@
+"""gunicorn.conf.py under a real gunicorn: workers sized from the CPUs the process
+may use (affinity, cgroup quota), recycled with jitter without dropping requests,
+no trust in forwarded headers beyond the app's PROXY_COUNT, no Server header."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from helpers import ROOT, Project, clean_environment, free_port, server_process
+
+
+@contextmanager
+def gunicorn_as_configured(
+    project: Project, env: Mapping[str, str], *prefix: str, extra: tuple[str, ...] = ()
+) -> Iterator[tuple[int, int]]:
+    """gunicorn with only gunicorn.conf.py's settings (no --workers); yields its
+    port and master pid. ``prefix`` wraps the command (taskset, say)."""
+    port = free_port()
+    command = [
+        *prefix,
+        project.bin("gunicorn"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        *extra,
+        f"{project.package}:create_app()",
+    ]
+    with server_process(command, project.path, env, port) as (_, process):
+        yield port, process.pid
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def wait_for_workers(master: int, count: int) -> list[int]:
+    deadline = time.monotonic() + 20
+    while len(children(master)) != count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return children(master)
+
+
+def request(port: int, path: str, headers: Mapping[str, str] | None = None) -> tuple:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers=dict(headers or {}))
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_workers_default_to_the_cpus_this_process_may_use(
+    default_project: Project, production: dict[str, str]
+) -> None:
+    cpus = len(os.sched_getaffinity(0))
+    with gunicorn_as_configured(default_project, production) as (_, master):
+        assert len(wait_for_workers(master, 2 * cpus + 1)) == 2 * cpus + 1
+    # Pinned to one CPU (taskset): sized for one, not for the host.
+    with gunicorn_as_configured(default_project, production, "taskset", "-c", "0") as (_, master):
+        assert len(wait_for_workers(master, 3)) == 3
+    with gunicorn_as_configured(default_project, {**production, "WEB_CONCURRENCY": "4"}) as (
+        _,
+        master,
+    ):
+        assert len(wait_for_workers(master, 4)) == 4
+
+
+@contextmanager
+def cpu_limited_cgroup(cpus: float) -> Iterator[Path]:
+    """A real cgroup with a CPU bandwidth limit, in whichever hierarchy this
+    machine mounts (v1's cpu controller, or v2 with cpu enabled); yields its
+    cgroup.procs file."""
+    v1, v2 = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
+    folder = None
+    if (v1 / "cpu.cfs_quota_us").exists():
+        folder = v1 / f"flask-template-test-{uuid.uuid4().hex[:8]}"
+        folder.mkdir()
+        (folder / "cpu.cfs_quota_us").write_text(str(int(cpus * 100_000)))
+    elif "cpu" in (v2 / "cgroup.controllers").read_text().split():
+        (v2 / "cgroup.subtree_control").write_text("+cpu")
+        folder = v2 / f"flask-template-test-{uuid.uuid4().hex[:8]}"
+        folder.mkdir()
+        (folder / "cpu.max").write_text(f"{int(cpus * 100_000)} 100000")
+    assert folder is not None, "no cgroup hierarchy with the cpu controller is mounted"
+    try:
+        yield folder / "cgroup.procs"
+    finally:
+        deadline = time.monotonic() + 10
+        while (folder / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        folder.rmdir()
+
+
+def test_workers_follow_the_cgroup_cpu_limit(
+    default_project: Project, production: dict[str, str]
+) -> None:
+    """As in a container started with --cpus 1.5 on this 2-CPU machine: 2 CPUs' worth
+    of workers (rounded up), then 1 with --cpus 0.5."""
+    for cpus, expected in ((1.5, 5), (0.5, 3)):
+        with cpu_limited_cgroup(cpus) as procs:
+            # The shell joins the cgroup, then becomes gunicorn; workers inherit it.
+            join = ["sh", "-c", f'echo $$ > {procs} && exec "$@"', "join-cgroup"]
+            with gunicorn_as_configured(default_project, production, *join) as (_, master):
+                expected = min(expected, 2 * len(os.sched_getaffinity(0)) + 1)
+                assert len(wait_for_workers(master, expected)) == expected
+
+
+def test_workers_are_recycled_without_dropping_requests(
+    default_project: Project, production: dict[str, str]
+) -> None:
+    requests = 4500
+    with gunicorn_as_configured(default_project, production, extra=("--workers", "2")) as (
+        port,
+        master,
+    ):
+        log = Path(f"/proc/{master}/fd/1")
+        before = set(wait_for_workers(master, 2))
+        load = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "tests" / "load.py"),
+                f"http://127.0.0.1:{port}/health",
+                "--requests",
+                str(requests),
+                "--concurrency",
+                "20",
+                "--seconds",
+                "150",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert '"errors": {}' in load.stdout, load.stdout
+        assert f'"statuses": {{"200": {requests}}}' in load.stdout, load.stdout
+        after = set(wait_for_workers(master, 2))
+        restarts = log.read_text().count("Autorestarting worker after current request")
+    # Each worker serves 1,000 to 1,100 requests (max_requests and its jitter),
+    # then a fresh one, forked from the preloaded master, takes its place.
+    assert requests // 1100 - 1 <= restarts <= requests // 1000, restarts
+    assert before - after
+
+
+def test_no_server_header_and_no_forwarded_trust_without_proxy_count(
+    default_project: Project, production: dict[str, str]
+) -> None:
+    https = {"X-Forwarded-Proto": "https"}
+    # Gunicorn maps a SCRIPT_NAME header, from a proxy it trusts, to the app's mount point.
+    mounted = {"SCRIPT_NAME": "/evil"}
+    with gunicorn_as_configured(default_project, production) as (port, _):
+        status, headers, _ = request(port, "/", https)
+        assert status == 200
+        assert "Server" not in headers
+        # A client on this very machine is still not a proxy with PROXY_COUNT=0.
+        assert "Strict-Transport-Security" not in headers
+        assert request(port, "/evil/", mounted)[0] == 404
+
+    # The same client against gunicorn's own default (trusting 127.0.0.1) is believed:
+    # that is what the configuration prevents.
+    with gunicorn_as_configured(
+        default_project, production, extra=("--forwarded-allow-ips", "127.0.0.1")
+    ) as (port, _):
+        assert "Strict-Transport-Security" in request(port, "/", https)[1]
+        status, _, page = request(port, "/evil/", mounted)
+        assert status == 200
+        assert 'href="/evil/static/' in page
+
+
+def test_proxy_count_alone_decides_which_forwarded_headers_count(
+    default_project: Project, production: dict[str, str]
+) -> None:
+    with gunicorn_as_configured(default_project, {**production, "PROXY_COUNT": "1"}) as (
+        port,
+        _,
+    ):
+        _, headers, _ = request(port, "/", {"X-Forwarded-Proto": "https"})
+        assert headers["Strict-Transport-Security"].startswith("max-age=")
+        _, headers, _ = request(port, "/", {"X-Forwarded-Proto": "http"})
+        assert "Strict-Transport-Security" not in headers
+
+
+def test_zero_web_concurrency_is_refused_with_the_fix(
+    default_project: Project, production: dict[str, str]
+) -> None:
+    result = subprocess.run(
+        [
+            default_project.bin("gunicorn"),
+            "--check-config",
+            f"{default_project.package}:create_app()",
+        ],
+        cwd=default_project.path,
+        env=clean_environment(**production, WEB_CONCURRENCY="0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "WEB_CONCURRENCY=0 leaves no worker" in result.stderr
