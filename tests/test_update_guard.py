@@ -21,6 +21,7 @@ from helpers import (
     development_version,
     generate,
     git,
+    newest_revision,
     next_version,
     render,
 )
@@ -206,15 +207,6 @@ def test_conflicts_are_listed_and_in_git_s_index_without_the_check(
     assert blocked.returncode != 0
 
 
-def last_template_revision(repo: TemplateRepo) -> str:
-    """The revision of the template's newest shipped migration ("0001", "0002"...)."""
-    found = [
-        re.search(r'^revision = "(\d+)"', path.read_text(), re.MULTILINE)
-        for path in (repo.path / "template/migrations/versions").iterdir()
-    ]
-    return max(match.group(1) for match in found if match)
-
-
 def test_a_release_migration_and_the_projects_own_are_joined(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path
 ) -> None:
@@ -241,7 +233,7 @@ def test_a_release_migration_and_the_projects_own_are_joined(
     project.run("flask", "db", "migrate", "-m", "notes", env=env)
     project.run("flask", "db", "upgrade", env=env)
     commit_all(project.path, "Notes")
-    last = last_template_revision(repo)
+    last = newest_revision(repo.path / "template/migrations/versions")
     number = f"{int(last) + 1:04d}"
     (repo.path / f"template/migrations/versions/{number}_noop.py").write_text(
         f'"""A release\'s own migration.\n\nRevision ID: {number}\nRevises: {last}\n"""\n\n'
