@@ -164,14 +164,45 @@ def test_api_docs_and_a_token_from_the_account_page_work_offline(
         assert_no_csp_violation(page)
 
         page.goto(f"{base}/api/docs")
-        page.wait_for_selector("text=list_items", timeout=15_000)
+        # Swagger UI names each operation's block after its tag and operationId
+        # (it shows the summary, not the operationId, as text).
+        list_items = "#operations-items-list_items"
+        page.wait_for_selector(list_items, timeout=15_000)
         assert page.locator(".opblock").count() == 5
         page.screenshot(path=shots / "api-docs.png", full_page=True)
         # The session's own "Try it out": a read from the logged-in browser.
-        page.click("text=list_items")
+        page.click(f"{list_items} .opblock-summary")
         page.click("text=Try it out")
         page.click("text=Execute")
-        page.wait_for_selector(".live-responses-table .response-col_status")
-        assert "200" in page.inner_text(".live-responses-table .response-col_status")
+        # The live response's row (the table's header row says "Code").
+        status = ".live-responses-table tr.response .response-col_status"
+        page.wait_for_selector(status)
+        assert page.inner_text(status).strip() == "200"
+
+        # Then as a machine client would: the token, through "Authorize".
+        sent: list[dict[str, str]] = []
+        page.on(
+            "request",
+            lambda request: (
+                sent.append(request.headers)
+                if request.method == "POST" and request.url == f"{base}/api/v1/items"
+                else None
+            ),
+        )
+        page.click("button.authorize")
+        bearer = page.locator(".auth-container", has_text="bearerToken")
+        bearer.locator("input").fill(token)
+        bearer.locator("button.authorize").click()
+        page.click("button.btn-done")
+        create_item = "#operations-items-create_item"
+        page.click(f"{create_item} .opblock-summary")
+        page.click(f"{create_item} >> text=Try it out")
+        page.click(f"{create_item} >> text=Execute")
+        status = f"{create_item} .live-responses-table tr.response .response-col_status"
+        page.wait_for_selector(status)
+        assert page.inner_text(status).strip() == "201"
+        # The token, and no CSRF token: bearer requests need none.
+        assert [headers.get("authorization") for headers in sent] == [f"Bearer {token}"]
+        assert "x-csrftoken" not in sent[0]
         assert_no_csp_violation(page)
         assert elsewhere == []
