@@ -91,15 +91,28 @@ class Request(FlaskRequest):
             if not (storable(key) and all(storable(value) for value in values)):
                 raise BadRequest(UNSTORABLE_TEXT)
 
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        """A 400 that says what is wrong with the body (Flask's own says
+        nothing in production); a body that is not JSON at all stays a 415."""
+        if e is None:
+            return super().on_json_loading_failed(e)
+        if isinstance(e, UnusableJSONError):
+            raise BadRequest(str(e)) from None
+        raise BadRequest("The body is not valid JSON.") from None
+
+
+class UnusableJSONError(ValueError):
+    """JSON that parses, but that no view could use or store."""
+
 
 class JSONProvider(DefaultJSONProvider):
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         try:
             data = super().loads(s, **kwargs)
         except RecursionError:
-            raise ValueError("JSON nested too deeply.") from None
+            raise UnusableJSONError("The JSON body is nested too deeply.") from None
         if not all_storable(data):
-            raise ValueError(UNSTORABLE_TEXT)
+            raise UnusableJSONError(UNSTORABLE_TEXT)
         return data
 
 

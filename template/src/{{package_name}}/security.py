@@ -72,6 +72,10 @@ def is_private(present: set[str]) -> bool:
     user = g.get("_login_user")
     if user is not None and user.is_authenticated:
         return True
+    # Whatever answers a request with credentials (an API token, say) is that
+    # caller's.
+    if "Authorization" in request.headers:
+        return True
     return "set-cookie" in present or session.modified
 
 

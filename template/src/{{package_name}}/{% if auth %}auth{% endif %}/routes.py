@@ -88,8 +88,8 @@ def change_password() -> Response | tuple[str, int]:
         # on the account like any other: the same limit applies.
         throttle.check_account(user.username)
         if user.check_password(form.current.data):
-            user.set_password(form.password.data)
-            end_every_session(user)
+            user.change_password(form.password.data)
+            db.session.commit()
             # Every other session ends; this one goes on with a new token.
             log_in(user, remember=remembered())
             flash("Password changed. Every other session has been logged out.", "info")
