@@ -10,6 +10,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from ..models import ITEM_DESCRIPTION_LENGTH, ITEM_NAME_LENGTH
+
 # Item ids are 32-bit in every database the template supports.
 MAX_ID = 2**31 - 1
 PAGE_SIZE = 20
@@ -22,14 +24,14 @@ Name = Annotated[
     str,
     StringConstraints(
         min_length=1,
-        max_length=120,
+        max_length=ITEM_NAME_LENGTH,
         pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
     ),
     AfterValidator(str.strip),
 ]
 Description = Annotated[
     str,
-    StringConstraints(max_length=2000, pattern=r"^[^\x00]*$"),
+    StringConstraints(max_length=ITEM_DESCRIPTION_LENGTH, pattern=r"^[^\x00]*$"),
     AfterValidator(str.strip),
 ]
 
