@@ -1,5 +1,0 @@
-"""Versioned JSON API, mounted at /api/v1."""
-
-from .routes import bp
-
-__all__ = ["bp"]
