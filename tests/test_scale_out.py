@@ -1,0 +1,424 @@
+"""Scale-out on one machine, all on loopback: two instances of one generated service
+(PostgreSQL, accounts, API, Celery jobs) under gunicorn behind the shipped
+deploy/nginx.conf, sharing one PostgreSQL and one Redis, with a real Celery worker.
+
+Sessions and login limits are shared across instances; concurrent migrations
+take turns; jobs queued through either instance run on the worker; restarting
+the instances one at a time under reads and writes fails no request; a Redis
+outage degrades as the generated README documents and recovers by itself.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+import pytest
+from helpers import (
+    ROOT,
+    PostgresServer,
+    Project,
+    RedisServer,
+    clean_environment,
+    free_port,
+    gunicorn_command,
+    nginx,
+    render,
+)
+
+pytestmark = pytest.mark.xdist_group("scale-out")
+
+ANSWERS = {"database": "postgresql", "jobs": "celery"}
+LOAD = ROOT / "tests" / "load.py"
+PASSWORD = "alice's password"
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.2)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    def json(self) -> dict:
+        return json.loads(self.text)
+
+
+@dataclass
+class Client:
+    """A browser-like HTTP client: keeps cookies, logs in through the form and
+    sends the page's CSRF token with API writes. Each test's client comes from a
+    loopback address of its own, so it is a client of its own to the login limit."""
+
+    port: int
+    source: str = "127.0.0.1"
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        port: int | None = None,
+        body: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", port or self.port, timeout=30, source_address=(self.source, 0)
+        )
+        sent = dict(headers or {})
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        try:
+            connection.request(method, path, body=body, headers=sent)
+            response = connection.getresponse()
+            text = response.read().decode()
+        finally:
+            connection.close()
+        for line in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(line).items():
+                self.cookies[name] = morsel.value
+        return Response(response.status, dict(response.getheaders()), text)
+
+    def get(self, path: str, *, port: int | None = None) -> Response:
+        return self.request("GET", path, port=port)
+
+    def log_in(self, username: str, password: str, *, port: int | None = None) -> Response:
+        page = self.get("/auth/login", port=port).text
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        form = {"csrf_token": token, "username": username, "password": password}
+        return self.request(
+            "POST",
+            "/auth/login",
+            port=port,
+            body=urllib.parse.urlencode(form),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+
+    def csrf_token(self, *, port: int | None = None) -> str:
+        page = self.get("/", port=port).text
+        return re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+
+    def api(
+        self, method: str, path: str, payload: object = None, *, port: int | None = None
+    ) -> Response:
+        headers = {"X-CSRFToken": self.csrf_token(port=port)}
+        body = None
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+            body = json.dumps(payload)
+        return self.request(method, f"/api/v1{path}", port=port, body=body, headers=headers)
+
+
+@dataclass
+class Instance:
+    port: int
+    logs: list[Path] = field(default_factory=list)
+    process: subprocess.Popen[str] | None = None
+
+
+@dataclass
+class Cluster:
+    project: Project
+    env: dict[str, str]
+    redis: RedisServer
+    folder: Path
+    instances: list[Instance]
+    nginx_port: int = 0
+    worker_log: Path | None = None
+
+    def start(self, index: int) -> None:
+        """Start instance ``index`` and wait until it is ready."""
+        instance = self.instances[index]
+        log = self.folder / f"instance-{index}-{len(instance.logs)}.log"
+        instance.logs.append(log)
+        with log.open("w") as output:
+            instance.process = subprocess.Popen(
+                gunicorn_command(self.project, instance.port),
+                cwd=self.project.path,
+                env=clean_environment(**self.env),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        wait_for(lambda: self.ready(instance), f"instance {index} ready", timeout=90)
+
+    def ready(self, instance: Instance) -> bool:
+        assert instance.process is not None
+        assert instance.process.poll() is None, instance.logs[-1].read_text()
+        try:
+            return Client(instance.port).get("/health/ready").status == 200
+        except OSError:
+            return False
+
+    def stop(self, index: int) -> None:
+        """SIGTERM instance ``index``; it must finish what it has and exit cleanly."""
+        process = self.instances[index].process
+        assert process is not None
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, self.instances[index].logs[-1].read_text()
+
+    def served(self, index: int, since: int = 0) -> int:
+        """Requests instance ``index`` has logged, in its runs from ``since`` on."""
+        logs = self.instances[index].logs[since:]
+        return sum(log.read_text().count('"path": ') for log in logs)
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
+) -> Iterator[Cluster]:
+    folder = tmp_path_factory.mktemp("scale-out")
+    project = Project(render(template, folder / "svc", ANSWERS)).install()
+    redis = RedisServer().start()
+    env = {
+        "APP_ENV": "production",
+        "SECRET_KEY": "c" * 64,
+        "DATABASE_URL": postgres.create_database(),
+        "REDIS_URL": redis.url,
+        "PROXY_COUNT": "1",
+    }
+    project.run("flask", "db", "upgrade", env=env)
+    project.run("flask", "auth", "create-user", "alice", "--password", PASSWORD, env=env)
+    cluster = Cluster(project, env, redis, folder, [Instance(free_port()), Instance(free_port())])
+    worker_log = folder / "worker.log"
+    with worker_log.open("w") as output:
+        worker = subprocess.Popen(
+            [
+                project.bin("celery"),
+                "--app",
+                f"{project.package}.worker",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+            ],
+            cwd=project.path,
+            env=clean_environment(**env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    cluster.worker_log = worker_log
+    try:
+        for index in (0, 1):
+            cluster.start(index)
+        wait_for(lambda: " ready." in worker_log.read_text(), "worker ready", timeout=90)
+        ports = [instance.port for instance in cluster.instances]
+        with nginx(project, folder / "nginx", ports) as port:
+            cluster.nginx_port = port
+            yield cluster
+    finally:
+        for instance in cluster.instances:
+            if instance.process is not None and instance.process.poll() is None:
+                instance.process.send_signal(signal.SIGTERM)
+                instance.process.wait(timeout=60)
+        # A warm shutdown: the worker finishes its jobs and exits cleanly.
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0, worker_log.read_text()
+        redis.stop()
+        redis.remove()
+
+
+def test_three_upgrades_at_once_on_an_empty_database_all_succeed(
+    cluster: Cluster, postgres: PostgresServer
+) -> None:
+    env = {**cluster.env, "DATABASE_URL": postgres.create_database()}
+    upgrades = [
+        subprocess.Popen(
+            [cluster.project.bin("flask"), "db", "upgrade"],
+            cwd=cluster.project.path,
+            env=clean_environment(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for upgrade in upgrades:
+        output, _ = upgrade.communicate(timeout=120)
+        assert upgrade.returncode == 0, output
+    current = cluster.project.run("flask", "db", "current", env=env).stdout
+    assert current.split() == ["0002", "(head)"], current
+    cluster.project.run("flask", "db", "check", env=env)
+
+
+def test_a_session_made_on_one_instance_works_on_the_other(cluster: Cluster) -> None:
+    first, second = (instance.port for instance in cluster.instances)
+    client = Client(first, source="127.0.0.11")
+    assert client.log_in("alice", PASSWORD).status == 302
+    for port in (second, first, cluster.nginx_port):
+        account = client.get("/auth/account", port=port)
+        assert account.status == 200, port
+        assert "alice</a>" in account.text
+
+
+def test_the_login_limit_is_counted_once_across_both_instances(cluster: Cluster) -> None:
+    ports = [instance.port for instance in cluster.instances]
+    client = Client(ports[0], source="127.0.0.12")
+    # 10 a minute for one client address: alternating between the instances'
+    # four worker processes, the 11th attempt is refused wherever it lands.
+    statuses = [client.log_in("alice", "wrong", port=ports[n % 2]).status for n in range(10)]
+    assert statuses == [200] * 10
+    assert client.log_in("alice", "wrong", port=ports[0]).status == 429
+    assert client.log_in("alice", PASSWORD, port=ports[1]).status == 429
+    # Another client is not affected.
+    assert Client(ports[1], source="127.0.0.13").log_in("alice", PASSWORD).status == 302
+
+
+def finished_export(client: Client, location: str, port: int) -> dict:
+    status: dict = {}
+
+    def finished() -> bool:
+        nonlocal status
+        status = client.get(location, port=port).json()
+        return status["status"] in ("succeeded", "failed")
+
+    wait_for(finished, f"export {location} finished")
+    return status
+
+
+def test_jobs_queued_through_either_instance_run_on_the_worker(cluster: Cluster) -> None:
+    first, second = (instance.port for instance in cluster.instances)
+    client = Client(cluster.nginx_port, source="127.0.0.14")
+    assert client.log_in("alice", PASSWORD).status == 302
+    assert client.api("POST", "/items", {"name": "=2+3", "description": "from a"}).status == 201
+    for queued_on, asked_on in ((first, second), (second, first)):
+        response = client.api("POST", "/exports", port=queued_on)
+        assert response.status == 202, response.text
+        location = response.headers["Location"]
+        assert re.fullmatch(r"/api/v1/exports/\d+", location)
+        export = finished_export(client, location, asked_on)
+        assert export["status"] == "succeeded", export
+        assert export["progress"] == 100
+        download = client.get(export["download_url"], port=cluster.nginx_port)
+        assert download.status == 200
+        assert download.headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert '"\'=2+3","from a"' in download.text
+    worker_log = cluster.worker_log.read_text() if cluster.worker_log else ""
+    assert worker_log.count("export_items") >= 4, worker_log  # received and succeeded, twice
+
+
+def load(
+    url: str, client: Client, *, method: str = "GET", body: str | None = None
+) -> subprocess.Popen[str]:
+    """tests/load.py against ``url`` with the client's cookies and CSRF token, until
+    SIGTERM (or 120 s)."""
+    command = [sys.executable, str(LOAD), url, "--requests", "1000000", "--seconds", "120"]
+    command += ["--concurrency", "6", "--method", method]
+    cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    command += ["--header", f"Cookie: {cookie}", "--header", f"X-CSRFToken: {client.csrf_token()}"]
+    if body is not None:
+        command += ["--body", body, "--header", "Content-Type: application/json"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+
+def test_a_rolling_restart_under_reads_and_writes_fails_no_request(cluster: Cluster) -> None:
+    client = Client(cluster.nginx_port, source="127.0.0.15")
+    assert client.log_in("alice", PASSWORD).status == 302
+    base = f"http://127.0.0.1:{cluster.nginx_port}/api/v1/items"
+    reads = load(base, client)
+    writes = load(base, client, method="POST", body='{"name": "written during the restart"}')
+    runs_before = [len(instance.logs) for instance in cluster.instances]
+    try:
+        time.sleep(2)
+        started = time.monotonic()
+        for index in (0, 1):
+            cluster.stop(index)
+            cluster.start(index)
+        restart = time.monotonic() - started
+        time.sleep(2)
+    finally:
+        for run in (reads, writes):
+            run.send_signal(signal.SIGTERM)
+    outcomes = {}
+    for name, run in (("reads", reads), ("writes", writes)):
+        output, _ = run.communicate(timeout=60)
+        assert run.returncode == 0
+        outcomes[name] = json.loads(output)
+    print(f"rolling restart: {restart:.1f} s; {json.dumps(outcomes)}")
+    assert outcomes["reads"]["errors"] == {}, outcomes
+    assert set(outcomes["reads"]["statuses"]) == {"200"}, outcomes
+    assert outcomes["writes"]["errors"] == {}, outcomes
+    assert set(outcomes["writes"]["statuses"]) == {"201"}, outcomes
+    # The load went on through both restarts, and both new instances took part.
+    assert outcomes["reads"]["sent"] > 50
+    assert outcomes["writes"]["sent"] > 20
+    for index, runs in enumerate(runs_before):
+        assert cluster.served(index, since=runs) > 0
+
+
+def test_a_redis_outage_degrades_as_documented_and_recovers(cluster: Cluster) -> None:
+    first, second = (instance.port for instance in cluster.instances)
+    client = Client(cluster.nginx_port, source="127.0.0.16")
+    assert client.log_in("alice", PASSWORD).status == 302
+    queued = client.api("POST", "/exports")
+    assert queued.status == 202
+    before = finished_export(client, queued.headers["Location"], cluster.nginx_port)
+
+    cluster.redis.stop()
+    seen: list[int] = []
+    # Jobs are refused as unavailable, with a time to retry, and leave nothing.
+    refused = client.api("POST", "/exports")
+    seen.append(refused.status)
+    assert refused.status == 503, refused.text
+    assert refused.headers["Retry-After"] == "30"
+    assert refused.json()["error"]["status"] == 503
+    # Everything that needs no Redis goes on.
+    for path in ("/health/ready", queued.headers["Location"], "/api/v1/items", "/auth/account"):
+        response = client.get(path)
+        seen.append(response.status)
+        assert response.status == 200, (path, response.text)
+    assert client.get(before["download_url"]).status == 200
+    assert client.api("POST", "/items", {"name": "written during the outage"}).status == 201
+    # Login limits fall back to each process's own count: logins work, and a
+    # guesser is still stopped, after at most 10 tries per worker process.
+    guesser = Client(first, source="127.0.0.17")
+    guesses = [guesser.log_in("alice", "wrong").status for _ in range(21)]
+    seen += guesses
+    assert set(guesses) == {200, 429}, guesses
+    assert guesses.index(429) >= 10
+    assert Client(second, source="127.0.0.18").log_in("alice", PASSWORD).status == 302
+    assert 500 not in seen
+
+    cluster.redis.start()
+    # Queuing works again, and the worker, which reconnects by itself, runs it.
+    accepted: list[Response] = []
+
+    def accepted_again() -> bool:
+        response = client.api("POST", "/exports")
+        assert response.status in (202, 503), response.text
+        if response.status == 202:
+            accepted.append(response)
+        return bool(accepted)
+
+    wait_for(accepted_again, "exports accepted again after Redis came back")
+    after = finished_export(client, accepted[0].headers["Location"], cluster.nginx_port)
+    assert after["status"] == "succeeded", after
+
+    # Login attempts are counted in Redis again once a process checks it (every
+    # 1, 2, 4 ... up to 32 s while it is unreachable).
+    probe = Client(second, source="127.0.0.19")
+
+    def counted_in_redis() -> bool:
+        probe.log_in("alice", "wrong", port=[first, second][int(time.monotonic()) % 2])
+        return b"127.0.0.19" in cluster.redis.command("KEYS", "*LIMITER*")
+
+    wait_for(counted_in_redis, "login attempts counted in Redis again", timeout=90)
