@@ -1,6 +1,7 @@
-"""Every combination of database x auth x api renders, installs, passes ruff, mypy,
-its own tests (on a real PostgreSQL server where chosen) and `flask db check`, and
-serves under gunicorn.
+"""Every combination of database x auth x api, and with Celery jobs a set that
+covers every pair of those answers, renders, installs, passes ruff, mypy, its own
+tests (on a real PostgreSQL server where chosen) and `flask db check`, and serves
+under gunicorn.
 
 A failure names the combination in the test id, for example
 `test_own_suite[postgresql-noauth-api]`, and its message gives the `copier copy`
@@ -19,13 +20,21 @@ DATABASES = list(yaml.safe_load((ROOT / "copier.yml").read_text())["database"]["
 COMBINATIONS = [
     {"database": database, "auth": auth, "api": api}
     for database, auth, api in itertools.product(DATABASES, [True, False], [True, False])
+] + [
+    # Jobs with each database, with and without accounts and the API (whose
+    # exports are the sample job); test_scale_out.py serves postgresql-auth-api.
+    {"database": "postgresql", "auth": True, "api": True, "jobs": "celery"},
+    {"database": "sqlite", "auth": False, "api": True, "jobs": "celery"},
+    {"database": "sqlite", "auth": True, "api": False, "jobs": "celery"},
+    {"database": "postgresql", "auth": False, "api": False, "jobs": "celery"},
 ]
 
 
 def combination_id(answers: dict) -> str:
     auth = "auth" if answers["auth"] else "noauth"
     api = "api" if answers["api"] else "noapi"
-    return f"{answers['database']}-{auth}-{api}"
+    jobs = f"-{answers['jobs']}" if answers.get("jobs", "none") != "none" else ""
+    return f"{answers['database']}-{auth}-{api}{jobs}"
 
 
 @dataclass
@@ -82,6 +91,9 @@ def variant(
         else:
             database = f"sqlite:///{destination}/app.db"
             installed[key] = Variant(answers, project, app_env={"DATABASE_URL": database})
+        if answers.get("jobs") == "celery":
+            # Production will not start without a broker.
+            installed[key].app_env["REDIS_URL"] = request.getfixturevalue("redis").url
     return installed[key]
 
 
