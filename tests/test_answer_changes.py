@@ -103,8 +103,9 @@ def answer_change_migrations(project: Project) -> list[str]:
         ({}, {"api": False}),
         ({}, {"auth": False}),
         ({"auth": False, "api": False}, {"auth": True, "api": True}),
+        ({}, {"jobs": "celery"}),
     ],
-    ids=["api-off-and-on", "auth-off-and-on", "both-on-and-off"],
+    ids=["api-off-and-on", "auth-off-and-on", "both-on-and-off", "jobs-on-and-off"],
 )
 def test_the_existing_database_follows_answer_changes_both_ways(
     template_repo: tuple[TemplateRepo, str],
@@ -118,7 +119,8 @@ def test_the_existing_database_follows_answer_changes_both_ways(
     project.run("flask", "db", "upgrade", env=env)
     project.run("python", "-c", SEED, env=env)
     before = json.loads(project.run("python", "-c", COUNT, env=env).stdout)
-    back = {key: start.get(key, True) for key in change}
+    defaults = {"auth": True, "api": True, "jobs": "none"}
+    back = {key: start.get(key, defaults[key]) for key in change}
 
     counts = {}
     for answers, step in ((change, "change"), (back, "back")):

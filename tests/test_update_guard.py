@@ -80,8 +80,8 @@ def test_skip_answered_cannot_give_old_projects_new_defaults_silently(
 
     output = copier_update(project, "--skip-tasks", "--skip-answered", check=False)
 
-    assert "NOT UPDATING: this release asks docker, ci, which the project predates" in output
-    assert '--data docker=false --data ci="none"' in output
+    assert "NOT UPDATING: this release asks docker, ci, jobs, which the project predates" in output
+    assert '--data docker=false --data ci="none" --data jobs="none"' in output
     assert git(project.path, "status", "--porcelain") == ""
     assert "Traceback" not in output
 
@@ -230,9 +230,14 @@ def test_a_release_migration_and_the_projects_own_are_joined(
     project.run("flask", "db", "migrate", "-m", "notes", env=env)
     project.run("flask", "db", "upgrade", env=env)
     commit_all(project.path, "Notes")
-    (repo.path / "template/migrations/versions/0002_noop.py").write_text(
-        '"""A release\'s own migration.\n\nRevision ID: 0002\nRevises: 0001\n"""\n\n'
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+    # The release's migration follows the template's latest.
+    versions = repo.path / "template/migrations/versions"
+    latest = max(int(path.name[:4]) for path in versions.glob("[0-9][0-9][0-9][0-9]_*"))
+    parent, revision = f"{latest:04d}", f"{latest + 1:04d}"
+    (versions / f"{revision}_noop.py").write_text(
+        f'"""A release\'s own migration.\n\nRevision ID: {revision}\nRevises: {parent}\n"""\n\n'
+        f'revision = "{revision}"\ndown_revision = "{parent}"\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
         "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
     )
     newer = repo.release(next_version(development_version()))
