@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +26,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import (
     ROOT,
     PostgresServer,
@@ -180,6 +183,10 @@ class Cluster:
         return sum(log.read_text().count('"path": ') for log in logs)
 
 
+def worker_service(project: Project) -> dict:
+    return yaml.safe_load((project.path / "compose.yaml").read_text())["services"]["worker"]
+
+
 @pytest.fixture(scope="module")
 def cluster(
     template: Path, tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
@@ -198,18 +205,11 @@ def cluster(
     project.run("flask", "auth", "create-user", "alice", "--password", PASSWORD, env=env)
     cluster = Cluster(project, env, redis, folder, [Instance(free_port()), Instance(free_port())])
     worker_log = folder / "worker.log"
+    # compose.yaml's worker command (the README's), with a process per CPU here.
+    command = worker_service(project)["command"]
     with worker_log.open("w") as output:
         worker = subprocess.Popen(
-            [
-                project.bin("celery"),
-                "--app",
-                f"{project.package}.worker",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-            ],
+            [project.bin(command[0]), *command[1:], "--concurrency", "2"],
             cwd=project.path,
             env=clean_environment(**env),
             stdout=output,
@@ -314,6 +314,25 @@ def test_jobs_queued_through_either_instance_run_on_the_worker(cluster: Cluster)
         assert '"\'=2+3","from a"' in download.text
     worker_log = cluster.worker_log.read_text() if cluster.worker_log else ""
     assert worker_log.count("export_items") >= 4, worker_log  # received and succeeded, twice
+
+
+def test_the_workers_compose_healthcheck_passes(cluster: Cluster) -> None:
+    kind, command = worker_service(cluster.project)["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    # As the container's shell runs it: compose turns $$ into $, HOSTNAME is the
+    # container's, and the image's venv is on PATH.
+    venv = str(Path(cluster.project.bin("celery")).parent)
+    env = {**cluster.env, "HOSTNAME": socket.gethostname(), "PATH": f"{venv}:{os.environ['PATH']}"}
+    check = subprocess.run(
+        ["sh", "-c", command.replace("$$", "$")],
+        cwd=cluster.project.path,
+        env=clean_environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "pong" in check.stdout
 
 
 def load(
