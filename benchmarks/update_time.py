@@ -1,9 +1,10 @@
 """Print how long `copier update` takes between adjacent releases, as medians.
 
-    uv run python benchmarks/update_time.py [--runs 5]
+    uv run python benchmarks/update_time.py [--runs 5] [--from VERSION]
 
-The releases are the latest one (rebuilt from its commit in releases.toml) and
-the working tree as the next. Each run starts from a fresh project generated at
+The releases are the previous one, or VERSION (rebuilt from its commit in
+releases.toml), and the working tree as the next. Each run starts from a fresh
+project generated at
 the latest release, committed and installed into its .venv as the hook leaves
 it, and times `copier update --trust --defaults` from the command line (Copier's
 start-up included):
@@ -46,9 +47,13 @@ def timed_update(project: Path, *extra: str) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    parser.add_argument("--from", dest="start", help="the release to update from")
+    args = parser.parse_args()
+    runs = args.runs
     work = Path(tempfile.mkdtemp(prefix="bench-update-"))
-    repo, previous, current = release_history(work / "template")
+    repo, previous, current = release_history(
+        work / "template", [args.start] if args.start else None
+    )
     figures: dict[str, list[float]] = {}
 
     def fresh_project(name: str) -> Path:

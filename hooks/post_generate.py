@@ -207,13 +207,17 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
     )
 
 
-def lock(report: Report) -> None:
+def lock(report: Report, args: argparse.Namespace) -> None:
     """Pin every dependency in uv.lock before the first commit, so the commit
     records exactly what the tests ran on and what the image and CI install."""
     uv = find_uv()
     if uv is None:
         return  # `explain_missing_lock` says what that means and how to make one
     command = [uv, "lock", "--quiet"]
+    # An interpreter uv can see, so it never downloads one (when PATH has none).
+    python = find_python(minimum_python(args))
+    if python:
+        command += ["--python", python]
     if report.run(f"lock dependencies ({LOCK})", command).ok:
         return
     # Offline, every package may be in uv's cache already.
@@ -264,10 +268,14 @@ def uv_install_command(uv: str, project: Path) -> list[str]:
     return [uv, "pip", "install", "--quiet", "--python", VENV_PYTHON, "-e", ".[dev]"]
 
 
+def minimum_python(args: argparse.Namespace) -> tuple[int, int]:
+    major, minor = args.python_version.split(".")
+    return int(major), int(minor)
+
+
 def install(report: Report, args: argparse.Namespace) -> bool:
     """Build .venv and install the project with its dev dependencies."""
-    major, minor = args.python_version.split(".")
-    minimum = (int(major), int(minor))
+    minimum = minimum_python(args)
     uv = find_uv()
     venv_exists = (report.project / VENV_PYTHON).exists()
     if uv:
@@ -536,7 +544,7 @@ def main(argv: list[str]) -> int:
         print(f"post-generate: nothing to do for {operation} in {project}")
         return 0
     report = Report(project)
-    lock(report)
+    lock(report, args)
     commit_generated_files(report, args)
     summarize(report, install_and_check(report, args))
     explain_missing_lock(report)

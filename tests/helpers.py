@@ -291,7 +291,7 @@ def log_of(log: IO[str]) -> str:
 
 
 def wait_until_serving(
-    process: subprocess.Popen[str], log: IO[str], url: str, timeout: float = 30
+    process: subprocess.Popen[str], log: IO[str], url: str, timeout: float = 90
 ) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -646,8 +646,9 @@ class TemplateRepo:
     def release(self, version: str) -> str:
         """Commit whatever changed and tag it ``v<version>``; return the tag."""
         git(self.path, "add", "--all")
-        if git(self.path, "status", "--porcelain"):
-            git(self.path, "commit", "--quiet", "--message", f"Release {version}")
+        # A commit of its own even when nothing changed (the working tree just
+        # after a release), so the tag names a newer commit than the last.
+        git(self.path, "commit", "--quiet", "--allow-empty", "--message", f"Release {version}")
         tag = f"v{version}"
         git(self.path, "tag", tag)
         return tag

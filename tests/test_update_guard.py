@@ -22,6 +22,7 @@ from helpers import (
     generate,
     git,
     next_version,
+    render,
 )
 
 README_TEMPLATE = "template/README.md.jinja"
@@ -46,7 +47,8 @@ def copier_update(project: Project, *options: str, check: bool = True) -> str:
 
 
 def report(project: Project) -> dict:
-    return json.loads((project.path / ".git" / "flask-template-update.json").read_text())
+    path = git(project.path, "rev-parse", "--git-path", "flask-template-update.json").strip()
+    return json.loads((project.path / path).read_text())
 
 
 def answers(project: Project) -> dict:
@@ -255,3 +257,39 @@ def test_a_release_migration_and_the_projects_own_are_joined(
     checked = project.run("flask", "db", "check", env=env)
     assert "No new upgrade operations detected" in checked.stdout + checked.stderr
     assert_green(project)
+
+
+def test_a_project_inside_a_monorepo_is_guarded_as_well(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    """Paths, the index and the kept files work from a folder of a larger repository."""
+    repo, current = template_repo
+    monorepo = tmp_path / "monorepo"
+    (monorepo / "docs").mkdir(parents=True)
+    (monorepo / "docs/index.md").write_text("# All our services\n")
+    commit_all(monorepo, "Monorepo")
+    project = Project(render(repo.path, monorepo / "services" / "billing", vcs_ref=current))
+    routes = project.path / "src/flask_service/api/routes.py"
+    edited = routes.read_text() + "\n# Billing's API notes.\n"
+    routes.write_text(edited)
+    config = project.path / CONFIG
+    config.write_text(
+        config.read_text().replace(
+            "MAX_CONTENT_LENGTH = 1024 * 1024\n", "MAX_CONTENT_LENGTH = 8 * 1024 * 1024\n"
+        )
+    )
+    commit_all(monorepo, "Billing's edits")
+    repo.replace(
+        CONFIG_TEMPLATE, "MAX_CONTENT_LENGTH = 1024 * 1024\n", "MAX_CONTENT_LENGTH = 2**21\n"
+    )
+    repo.release(next_version(development_version()))
+
+    output = copier_update(project, "--skip-tasks", "--data=api=false")
+
+    assert routes.read_text() == edited
+    assert "KEPT src/flask_service/api/routes.py" in output
+    assert git(monorepo, "status", "--porcelain", "services/billing/" + CONFIG) == (
+        f"UU services/billing/{CONFIG}\n"
+    )
+    assert report(project)["conflicts"] == [CONFIG]
+    assert (monorepo / "docs/index.md").read_text() == "# All our services\n"
