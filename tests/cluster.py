@@ -122,7 +122,8 @@ class Cluster:
     folder: Path
     instances: list[Instance]
     nginx_port: int = 0
-    worker_log: Path | None = None
+    worker: subprocess.Popen[str] | None = None
+    worker_log: Path = Path()
 
     def start(self, index: int) -> None:
         """Start instance ``index`` and wait until it is ready."""
@@ -197,7 +198,7 @@ def running_cluster(
             stderr=subprocess.STDOUT,
             text=True,
         )
-    cluster.worker_log = worker_log
+    cluster.worker, cluster.worker_log = worker, worker_log
     try:
         for index in range(instances):
             cluster.start(index)

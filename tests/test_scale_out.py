@@ -124,8 +124,50 @@ def test_jobs_queued_through_either_instance_run_on_the_worker(cluster: Cluster)
         assert download.status == 200
         assert download.headers["Content-Type"] == "text/csv; charset=utf-8"
         assert '"\'=2+3","from a"' in download.text
-    worker_log = cluster.worker_log.read_text() if cluster.worker_log else ""
+    worker_log = cluster.worker_log.read_text()
     assert worker_log.count("export_items") >= 4, worker_log  # received and succeeded, twice
+
+
+# Holds an exclusive lock on the items table until its standard input closes, so
+# an export that reads them waits.
+LOCK_ITEMS = """
+import sys
+import psycopg
+
+with psycopg.connect(sys.argv[1]) as connection:
+    connection.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_job_whose_worker_process_dies_runs_again(cluster: Cluster) -> None:
+    client = Client(cluster.nginx_port, source="127.0.0.20")
+    assert client.log_in("alice", PASSWORD).status == 302
+    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    lock = subprocess.Popen(
+        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert lock.stdout is not None
+        assert lock.stdout.readline() == "locked\n"
+        queued = client.api("POST", "/exports")
+        assert queued.status == 202, queued.text
+        location = queued.headers["Location"]
+        wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
+        # The job waits for the lock in a pool process: kill every pool process.
+        assert cluster.worker is not None
+        master = cluster.worker.pid
+        for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+            os.kill(int(child), signal.SIGKILL)
+        wait_for(lambda: "WorkerLostError" in cluster.worker_log.read_text(), "loss noticed")
+    finally:
+        lock.communicate(timeout=30)
+    export = finished_export(client, location, cluster.nginx_port)
+    assert (export["status"], export["attempts"]) == ("succeeded", 2), export
 
 
 def test_the_workers_compose_healthcheck_passes(cluster: Cluster) -> None:
