@@ -66,7 +66,7 @@ def expected_files(package: str, *, auth: bool, api: bool, jobs: str = "none") -
         f"src/{package}/templates/main/index.html",
         f"src/{package}/templates/unavailable.html",
         "migrations/versions/0001_initial.py",
-        "migrations/versions/0002_exports.py",
+        "migrations/versions/0003_exports.py",
         "tests/__init__.py",
         "tests/conftest.py",
         "tests/test_assets.py",

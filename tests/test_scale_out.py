@@ -68,7 +68,7 @@ def test_three_upgrades_at_once_on_an_empty_database_all_succeed(
         output, _ = upgrade.communicate(timeout=120)
         assert upgrade.returncode == 0, output
     current = cluster.project.run("flask", "db", "current", env=env).stdout
-    assert current.split() == ["0002", "(head)"], current
+    assert current.split() == ["0003", "(head)"], current
     cluster.project.run("flask", "db", "check", env=env)
 
 
