@@ -1,9 +1,9 @@
 """Print how long the fleet commands take over a fleet of projects.
 
-    uv run python benchmarks/fleet_time.py [--projects 10]
+    uv run python benchmarks/fleet_time.py [--projects 10] [--from VERSION]
 
-The releases are the latest one (rebuilt from its commit in releases.toml) and
-the working tree as the next. Every project is generated at the latest
+The releases are the latest one, or VERSION (rebuilt from its commit in
+releases.toml), and the working tree as the next. Every project is generated at the latest
 release, committed and installed into its .venv, as the hook leaves it. Each
 measurement gets its own fresh fleet, and runs from the command line:
 - `flask-template status` and `flask-template preview` (serial, then --jobs 2);
@@ -50,16 +50,18 @@ def timed(command: list[str], cwd: Path | None = None, ok: tuple[int, ...] = (0,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projects", type=int, default=10)
-    count = parser.parse_args().projects
+    parser.add_argument("--from", dest="start", help="the release to update from")
+    args = parser.parse_args()
+    count = args.projects
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     try:
-        measure(work, count)
+        measure(work, count, args.start)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # some hundred MB of projects and venvs
 
 
-def measure(work: Path, count: int) -> None:
-    repo, previous, current = release_history(work / "template")
+def measure(work: Path, count: int, start: str | None) -> None:
+    repo, previous, current = release_history(work / "template", [start] if start else None)
 
     def fleet(name: str, size: int = count) -> list[str]:
         return [

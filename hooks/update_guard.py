@@ -547,14 +547,22 @@ class Update:
     def write_answer_change(self) -> None:
         """The template's migrations the database applied were rendered with the old
         answers; the new answers would have rendered some statements differently."""
-        shipped = sorted(
-            path
-            for path in self.committed
-            if path.startswith(MIGRATIONS) and (self.new() / path).is_file()
-        )
+        before_answers = self.renders.get(self.args.version_to, self.old_answers)
+        template_migrations = {
+            path.relative_to(self.new()).as_posix()
+            for path in (self.new() / MIGRATIONS).glob("*.py")
+        }
+        # A release's new migrations, when the answers change in the same update,
+        # take the old answers too: the release comes first, then the answer
+        # change, whose migration follows them. (Rendered with the new answers, a
+        # new migration could need a table that only the answer change creates.)
+        for path in sorted(template_migrations - set(self.committed)):
+            content = read(before_answers, path)
+            if (self.project / path).is_file() and content is not None:
+                (self.project / path).write_bytes(content)
+        shipped = sorted(path for path in template_migrations if (self.project / path).is_file())
         if not shipped:
             return
-        before_answers = self.renders.get(self.args.version_to, self.old_answers)
         before = {path: (read(before_answers, path) or b"").decode() for path in shipped}
         after = {path: (read(self.new(), path) or b"").decode() for path in shipped}
         change = migration_history.answer_change_statements(shipped, before, after)

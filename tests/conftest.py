@@ -77,6 +77,14 @@ def first_release_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Templa
     return release_history(tmp_path_factory.mktemp("first") / "template-repo", ["0.1.0"])
 
 
+@pytest.fixture(scope="session")
+def unowned_items_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[TemplateRepo, str, str]:
+    """Release 0.4.0, the last whose items had no owner (0.5.0's migration 0002
+    gives them one), then the working tree, and both tags. Shared: tests must not
+    change it."""
+    return release_history(tmp_path_factory.mktemp("unowned") / "template-repo", ["0.4.0"])
+
+
 @pytest.fixture
 def production(default_project: Project, tmp_path: Path) -> dict[str, str]:
     """The default project's production settings, with a freshly migrated

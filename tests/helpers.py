@@ -270,6 +270,17 @@ class Project:
         return files
 
 
+def newest_revision(versions: Path) -> str:
+    """The revision of the newest numbered migration in a versions folder, the
+    template's ("0001", "0002"...), rendered or not."""
+    found = [
+        re.search(r'^revision = "(\d+)"', path.read_text(), re.MULTILINE)
+        for path in versions.iterdir()
+        if path.is_file()
+    ]
+    return max(match.group(1) for match in found if match)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

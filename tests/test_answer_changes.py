@@ -22,6 +22,7 @@ from helpers import (
     change_answers,
     commit_all,
     conflicts,
+    copier_cli,
     empty_folders,
     generate,
     git,
@@ -29,30 +30,37 @@ from helpers import (
 )
 
 INITIAL = "migrations/versions/0001_initial.py"
+OWNERS_MIGRATION = "migrations/versions/0002_api_tokens_and_item_owners.py"
 ROUTES = "src/flask_service/api/routes.py"
 API_TEST = "tests/test_api.py"
 
-# Rows in every table the answers give the project, written through its models.
+# Rows in every table the answers give the project, written through its models:
+# with accounts, the item is the account's and the account has an API token.
 SEED = """
+import importlib.util
 from flask_service import create_app
 from flask_service.extensions import db
 
+models = None
+if importlib.util.find_spec("flask_service.models"):
+    from flask_service import models
+
 app = create_app()
 with app.app_context():
-    try:
-        from flask_service.models import User
-    except ImportError:
-        User = None
-    try:
-        from flask_service.models import Item
-    except ImportError:
-        Item = None
+    User = getattr(models, "User", None)
+    Item = getattr(models, "Item", None)
+    ApiToken = getattr(models, "ApiToken", None)
+    user = None
     if User is not None:
         user = User(username="keeper")
         user.set_password("a long enough password")
         db.session.add(user)
+        db.session.flush()
     if Item is not None:
-        db.session.add(Item(name="kept"))
+        owner = {} if user is None else {"owner_id": user.id}
+        db.session.add(Item(name="kept", **owner))
+    if ApiToken is not None:
+        ApiToken.issue(user, name="kept", scope="read", days=30)
     db.session.commit()
 """
 COUNT = """
@@ -68,6 +76,28 @@ with app.app_context():
         table: db.session.execute(text(f'SELECT COUNT(*) FROM "{table}"')).scalar()
         for table in tables if table != "alembic_version"
     }))
+"""
+# Each item's owner (its account's name), or None while items have no owner.
+OWNERS = """
+import json
+from sqlalchemy import inspect, text
+from flask_service import create_app
+from flask_service.extensions import db
+
+app = create_app()
+with app.app_context():
+    inspector = inspect(db.engine)
+    owners = {}
+    if inspector.has_table("items"):
+        columns = {column["name"] for column in inspector.get_columns("items")}
+        query = (
+            "SELECT items.name, users.username FROM items "
+            "JOIN users ON users.id = items.owner_id"
+            if "owner_id" in columns
+            else "SELECT items.name, NULL FROM items"
+        )
+        owners = dict(db.session.execute(text(query)).all())
+    print(json.dumps(owners))
 """
 
 
@@ -87,6 +117,10 @@ def migrate_and_check(project: Project, env: dict[str, str]) -> dict[str, int]:
     return json.loads(project.run("python", "-c", COUNT, env=env).stdout)
 
 
+def item_owners(project: Project, env: dict[str, str]) -> dict[str, str | None]:
+    return json.loads(project.run("python", "-c", OWNERS, env=env).stdout)
+
+
 def untouched_migration(project: Project, path: str) -> bool:
     return git(project.path, "status", "--porcelain", "--", path) == ""
 
@@ -97,21 +131,51 @@ def answer_change_migrations(project: Project) -> list[str]:
     )
 
 
+# Who owns the seeded item after the change and after the change back: nobody
+# while there are no accounts (None), and when accounts come back beside kept
+# items, the account migration 0002 makes for them.
+LEGACY_OWNER = "legacy-items"
+
+
 @pytest.mark.parametrize(
-    ("start", "change"),
+    ("start", "change", "owners", "comes_back"),
     [
-        ({}, {"api": False}),
-        ({}, {"auth": False}),
-        ({"auth": False, "api": False}, {"auth": True, "api": True}),
-        ({}, {"jobs": "celery"}),
+        ({}, {"api": False}, {"change": {}, "back": {}}, {}),
+        (
+            {},
+            {"auth": False},
+            {"change": {"kept": None}, "back": {"kept": LEGACY_OWNER}},
+            {"users": 1},
+        ),
+        (
+            {"auth": False},
+            {"auth": True},
+            {"change": {"kept": LEGACY_OWNER}, "back": {"kept": None}},
+            {},
+        ),
+        (
+            {"auth": False, "api": False},
+            {"auth": True, "api": True},
+            {"change": {}, "back": {}},
+            {},
+        ),
+        ({}, {"jobs": "celery"}, {"change": {}, "back": {}}, {}),
     ],
-    ids=["api-off-and-on", "auth-off-and-on", "both-on-and-off", "jobs-on-and-off"],
+    ids=[
+        "api-off-and-on",
+        "auth-off-and-on",
+        "auth-on-and-off",
+        "both-on-and-off",
+        "jobs-on-and-off",
+    ],
 )
 def test_the_existing_database_follows_answer_changes_both_ways(
     template_repo: tuple[TemplateRepo, str],
     tmp_path: Path,
     start: dict[str, object],
     change: dict[str, object],
+    owners: dict[str, dict[str, str | None]],
+    comes_back: dict[str, int],
 ) -> None:
     repo, current = template_repo
     project = generate(repo.path, tmp_path / "svc", start, vcs_ref=current).install()
@@ -128,6 +192,7 @@ def test_the_existing_database_follows_answer_changes_both_ways(
         assert conflicts(project) == [], output
         assert empty_folders(project) == []
         assert untouched_migration(project, INITIAL), f"{step}: 0001 was rewritten"
+        assert untouched_migration(project, OWNERS_MIGRATION), f"{step}: 0002 was rewritten"
         written = re.findall(r"NEW MIGRATION (migrations/versions/\S+):", output)
         assert len(written) == 1, output
         assert (project.path / written[0]).is_file()
@@ -138,11 +203,14 @@ def test_the_existing_database_follows_answer_changes_both_ways(
         assert mine == theirs
         project.install()
         counts[step] = migrate_and_check(project, env)
+        assert item_owners(project, env) == owners[step], step
         commit_all(project.path, f"Answers: {answers}")
 
-    # Tables the change never removed kept their rows; the others came back empty.
+    # Tables the change never removed kept their rows; the others came back empty,
+    # but for the account made for kept items that had no owner.
     assert counts["back"] == {
-        table: rows if table in counts["change"] else 0 for table, rows in before.items()
+        **{table: rows if table in counts["change"] else 0 for table, rows in before.items()},
+        **comes_back,
     }
     assert_green(project)
 
@@ -156,16 +224,50 @@ def test_answer_changes_on_postgresql_keep_the_database_in_step(
     env = database_env(postgres)
     project.run("flask", "db", "upgrade", env=env)
     project.run("python", "-c", SEED, env=env)
+    steps = [
+        ({"auth": False}, {"items": 1}, {"kept": None}),
+        ({"auth": True}, {"users": 1, "items": 1, "api_tokens": 0}, {"kept": LEGACY_OWNER}),
+        ({"api": False}, {"users": 1}, {}),
+        ({"api": True}, {"users": 1, "items": 0, "api_tokens": 0}, {}),
+    ]
 
-    change_answers(project, "--skip-tasks", api=False)
-    project.install()
-    assert migrate_and_check(project, env) == {"users": 1}
-    commit_all(project.path, "No API")
-    change_answers(project, "--skip-tasks", api=True)
-    project.install()
-    assert migrate_and_check(project, env) == {"users": 1, "items": 0}
+    for answers, rows, owners in steps:
+        change_answers(project, "--skip-tasks", **answers)
+        project.install()
+        assert migrate_and_check(project, env) == rows, answers
+        assert item_owners(project, env) == owners, answers
+        commit_all(project.path, f"Answers: {answers}")
     # The migrations run backwards too: the tests' downgrade to base passes.
     project.pytest("tests/test_migrations.py", env={"TEST_DATABASE_URL": env["DATABASE_URL"]})
+
+
+def test_an_answer_changed_while_updating_takes_the_releases_migrations_first(
+    releases_repo: tuple[TemplateRepo, str, str], tmp_path: Path
+) -> None:
+    """`copier update --data auth=true` from the previous release: the release's
+    new migrations run as the project's old answers render them, then the answer
+    change's, so none needs a table that only the answer change creates (0002
+    gives kept items an owner, in `users`)."""
+    repo, previous, _ = releases_repo
+    project = generate(repo.path, tmp_path / "svc", {"auth": False}, vcs_ref=previous).install()
+    env = database_env()
+    project.run("flask", "db", "upgrade", env=env)
+    project.run("python", "-c", SEED, env=env)
+
+    updated = copier_cli(
+        "update", "--trust", "--defaults", "--skip-tasks", "--data=auth=true", cwd=project.path
+    )
+    output = updated.stdout + updated.stderr
+
+    assert conflicts(project) == [], output
+    assert re.findall(r"NEW MIGRATION (migrations/versions/\S+_auth_true\.py):", output), output
+    project.install()
+    assert migrate_and_check(project, env) == {"users": 1, "items": 1, "api_tokens": 0}
+    assert item_owners(project, env) == {"kept": LEGACY_OWNER}
+    # The project's own tests, and a scratch database migrated from nothing.
+    assert_green(project)
+    scratch = {"APP_ENV": "development", "DATABASE_URL": f"sqlite:///{tmp_path}/scratch.db"}
+    migrate_and_check(project, scratch)
 
 
 def test_edited_files_the_new_answers_remove_are_kept_and_named(
@@ -175,8 +277,9 @@ def test_edited_files_the_new_answers_remove_are_kept_and_named(
     project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
     routes = project.path / ROUTES
     edited_routes = routes.read_text().replace(
-        "PAGE_SIZE = 20\n", "PAGE_SIZE = 20\n# The mobile app asks for small pages.\n"
+        'TAGS = ["items"]\n', 'TAGS = ["items"]\n# The mobile app reads these tags.\n'
     )
+    assert edited_routes != routes.read_text()
     routes.write_text(edited_routes)
     api_test = project.path / API_TEST
     edited_test = api_test.read_text() + "\n\ndef test_ours() -> None:\n    assert True\n"

@@ -125,3 +125,84 @@ def test_a_wrong_password_is_refused_in_the_browser(
         page.click("button[type=submit]")
         assert "Invalid username or password." in page.inner_text(".flash")
         assert_no_csp_violation(page)
+
+
+def test_api_docs_and_a_token_from_the_account_page_work_offline(
+    default_project: Project, production: dict[str, str], page: Page, tmp_path: Path
+) -> None:
+    """Swagger UI renders from the service's own assets under its CSP, with no
+    request to any other host, and "Try it out" works with a token created on
+    the account page."""
+    shots = screenshots_folder(tmp_path)
+    default_project.run(
+        "flask",
+        "auth",
+        "create-user",
+        "grace",
+        "--password",
+        "correct horse battery",
+        env=production,
+    )
+    with gunicorn(default_project, production) as base:
+        base = localhost(base)
+        elsewhere: list[str] = []
+        page.on(
+            "request",
+            lambda request: None if request.url.startswith(base) else elsewhere.append(request.url),
+        )
+        page.goto(f"{base}/auth/login")
+        page.fill("input[name=username]", "grace")
+        page.fill("input[name=password]", "correct horse battery")
+        page.click("button[type=submit]")
+        page.goto(f"{base}/auth/account")
+        page.fill("input[name=name]", "browser test")
+        page.select_option("select[name=scope]", "read-write")
+        page.click("text=Create a token")
+        token = page.inner_text("#new-token")
+        assert token.startswith("pat_")
+        page.screenshot(path=shots / "token.png")
+        assert_no_csp_violation(page)
+
+        page.goto(f"{base}/api/docs")
+        # Swagger UI names each operation's block after its tag and operationId
+        # (it shows the summary, not the operationId, as text).
+        list_items = "#operations-items-list_items"
+        page.wait_for_selector(list_items, timeout=15_000)
+        assert page.locator(".opblock").count() == 5
+        page.screenshot(path=shots / "api-docs.png", full_page=True)
+        # The session's own "Try it out": a read from the logged-in browser.
+        page.click(f"{list_items} .opblock-summary")
+        page.click("text=Try it out")
+        page.click("text=Execute")
+        # The live response's row (the table's header row says "Code").
+        status = ".live-responses-table tr.response .response-col_status"
+        page.wait_for_selector(status)
+        assert page.inner_text(status).strip() == "200"
+
+        # Then as a machine client would: the token, through "Authorize".
+        sent: list[dict[str, str]] = []
+        page.on(
+            "request",
+            lambda request: (
+                sent.append(request.headers)
+                if request.method == "POST" and request.url == f"{base}/api/v1/items"
+                else None
+            ),
+        )
+        page.click("button.authorize")
+        bearer = page.locator(".auth-container", has_text="bearerToken")
+        bearer.locator("input").fill(token)
+        bearer.locator("button.authorize").click()
+        page.click("button.btn-done")
+        create_item = "#operations-items-create_item"
+        page.click(f"{create_item} .opblock-summary")
+        page.click(f"{create_item} >> text=Try it out")
+        page.click(f"{create_item} >> text=Execute")
+        status = f"{create_item} .live-responses-table tr.response .response-col_status"
+        page.wait_for_selector(status)
+        assert page.inner_text(status).strip() == "201"
+        # The token, and no CSRF token: bearer requests need none.
+        assert [headers.get("authorization") for headers in sent] == [f"Bearer {token}"]
+        assert "x-csrftoken" not in sent[0]
+        assert_no_csp_violation(page)
+        assert elsewhere == []

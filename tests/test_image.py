@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from containers import Podman
-from helpers import UV, PostgresServer, Project, free_port, render
+from helpers import UV, PostgresServer, Project, free_port, newest_revision, render
 
 pytestmark = pytest.mark.xdist_group("podman")
 
@@ -56,15 +56,30 @@ def image(
         podman("rmi", "--force", tag, check=False)
 
 
-def get(port: int, path: str, method: str = "GET", body: bytes | None = None) -> tuple:
+def get(
+    port: int,
+    path: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple:
     """Status, headers and body of one request to this machine's loopback."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        connection.request(method, path, body=body)
+        connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
         return response.status, dict(response.getheaders()), response.read().decode()
     finally:
         connection.close()
+
+
+def api_token(run: Callable[..., subprocess.CompletedProcess[str]], where: tuple[str, ...]) -> str:
+    """A read-write token of a new account, made with the image's `flask` as
+    the README says; ``run(*where, command...)`` runs a command in the app's
+    container (podman exec, or compose exec)."""
+    run(*where, "flask", "auth", "create-user", "machine", "--password", "a long password")
+    created = run(*where, "flask", "auth", "create-token", "machine", "--scope", "read-write")
+    return created.stdout.strip().splitlines()[-1]
 
 
 def wait_for(port: int, path: str, podman: Podman, container: str, seconds: float = 60) -> None:
@@ -90,7 +105,7 @@ def worker_count(pid: int) -> int:
 def test_sqlite_image_migrates_serves_unprivileged_and_passes_its_healthcheck(
     podman: Podman, image: Callable[[str], tuple[Project, str]]
 ) -> None:
-    _, tag = image("sqlite")
+    project, tag = image("sqlite")
     volume = f"flask-template-test-{uuid.uuid4().hex[:8]}"
     podman("volume", "create", volume)
     port = free_port()
@@ -118,7 +133,8 @@ def test_sqlite_image_migrates_serves_unprivileged_and_passes_its_healthcheck(
         assert inside("id", "-u") == "10001"
         assert inside("id", "-un") == "app"
         # The database on the volume is the app user's, and it can write to it.
-        assert "0001 (head)" in podman("exec", container, "flask", "db", "current").stdout
+        head = newest_revision(project.path / "migrations/versions")
+        assert f"{head} (head)" in podman("exec", container, "flask", "db", "current").stdout
         inside("flask", "auth", "create-user", "owner", "--password", "a long password")
         assert inside("stat", "-c", "%U", "/data/flask_service.sqlite") == "app"
 
@@ -159,7 +175,13 @@ def test_postgresql_image_runs_concurrent_release_steps_and_serves(
         wait_for(port, "/health/ready", podman, container)
         status, _, body = get(port, "/health/ready")
         assert (status, json.loads(body)) == (200, {"status": "ok", "database": "ok"})
-        assert get(port, "/api/v1/items")[0] == 200
+        # The API, with its own dependencies from the lock: a token made in the
+        # container reads the items; without one, a problem document.
+        token = api_token(podman, ("exec", container))
+        status, _, body = get(port, "/api/v1/items", headers={"Authorization": f"Bearer {token}"})
+        assert (status, json.loads(body)["items"]) == (200, [])
+        status, headers, _ = get(port, "/api/v1/items")
+        assert (status, headers["Content-Type"]) == (401, "application/problem+json")
         assert podman("exec", container, "id", "-u").stdout.strip() == "10001"
         healthcheck = podman("healthcheck", "run", container, check=False)
         assert healthcheck.returncode == 0, healthcheck.stdout + healthcheck.stderr
@@ -223,8 +245,21 @@ def test_compose_runs_the_release_step_then_serves_through_nginx(
         assert css == (project.path / "src/flask_service/static/css/app.css").read_text()
         assert get(8000, "/api/v1/items", "POST", b"x" * (2 * 1024 * 1024))[0] == 413
 
-        # The tables the release step made on the shared volume serve the app.
-        assert get(8000, "/api/v1/items")[0] == 200
+        # The tables the release step made on the shared volume serve the app,
+        # and nginx passes a bearer token through.
+        token = api_token(
+            lambda *command: compose(podman, project.path, *command), ("exec", "-T", "app")
+        )
+        created = get(
+            8000,
+            "/api/v1/items",
+            "POST",
+            json.dumps({"name": "Through nginx"}).encode(),
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        assert created[0] == 201, created
+        status, _, body = get(8000, "/api/v1/items", headers={"Authorization": f"Bearer {token}"})
+        assert [item["name"] for item in json.loads(body)["items"]] == ["Through nginx"]
     finally:
         compose(podman, project.path, "down", "--volumes")
         (project.path / ".env").unlink()

@@ -43,7 +43,8 @@ def test_every_manifest_is_valid_kubernetes(project: Project, version: str) -> N
     for path in (project.path / FOLDER).iterdir():
         text = path.read_text()
         assert not re.search(r"{{|{%|\.jinja|[ \t]$", text, re.MULTILINE), path.name
-        assert text.endswith("\n") and not text.endswith("\n\n"), path.name
+        assert text.endswith("\n"), path.name
+        assert not text.endswith("\n\n"), path.name
     for name, resource in resources.items():
         try:
             kubernetes_validate.validate(resource, version, strict=True)

@@ -9,12 +9,19 @@ command that renders the same project.
 """
 
 import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ROOT, Project, fetch, gunicorn, render
+from helpers import ROOT, Project, clean_environment, fetch, gunicorn, render
 
 DATABASES = list(yaml.safe_load((ROOT / "copier.yml").read_text())["database"]["choices"].values())
 COMBINATIONS = [
@@ -136,3 +143,178 @@ def test_gunicorn_serves_it(variant: Variant) -> None:
         status, content_type, body = fetch(f"{base}/")
         assert (status, content_type) == (200, "text/html; charset=utf-8"), variant.reproduce
         assert "<title>Home · Flask Service</title>" in body
+
+
+API_COMBINATIONS = [answers for answers in COMBINATIONS if answers["api"]]
+# Bounded so that the four API combinations add well under a minute each.
+SCHEMATHESIS_EXAMPLES = 20
+
+
+def api_credentials(variant: Variant, env: dict[str, str]) -> tuple[dict[str, str], str]:
+    """The production environment and a read-write bearer token for the API:
+    a personal access token from `flask auth create-token`, or without
+    accounts the API_WRITE_TOKEN setting."""
+    if not variant.answers["auth"]:
+        token = "w" * 43
+        return {**env, "API_WRITE_TOKEN": token}, token
+    project = variant.project
+    project.run("flask", "db", "upgrade", env=env)
+    project.run("flask", "auth", "create-user", "machine", "--password", "m" * 12, env=env)
+    output = project.run("flask", "auth", "create-token", "machine", env=env).stdout
+    return env, output.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(
+            answers,
+            id=combination_id(answers),
+            marks=pytest.mark.xdist_group(combination_id(answers)),
+        )
+        for answers in API_COMBINATIONS
+    ],
+    indirect=True,
+)
+def test_schemathesis_finds_nothing_against_the_live_api(variant: Variant) -> None:
+    """Schemathesis, from the published document, with a token, against
+    gunicorn: no server error, no response the document does not describe
+    (status, content type, headers, body), writes refused without the token."""
+    env = {"APP_ENV": "production", "SECRET_KEY": "s" * 64, **variant.app_env}
+    variant.project.run("flask", "db", "upgrade", env=env)
+    env, token = api_credentials(variant, env)
+    with gunicorn(variant.project, env) as base:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "run",
+                f"{base}/api/v1/openapi.json",
+                "--header",
+                f"Authorization: Bearer {token}",
+                "--checks",
+                "all",
+                "--max-examples",
+                str(SCHEMATHESIS_EXAMPLES),
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            # Schemathesis keeps a cache in its working folder: the project's, not this repository.
+            cwd=variant.project.path,
+        )
+        # Hostile input the generators rarely reach, sent through the real server.
+        hostile = hostile_requests(base, token)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{variant.reproduce}\n{output}"
+    assert re.search(r"(\d+) generated, \1 passed", output), output
+    assert "No issues found" in output, output
+    assert hostile == {}, f"{variant.reproduce}\n{hostile}"
+
+
+def readme_curl_session(project: Project) -> str:
+    """The bash block that follows "A session with curl" in the generated README."""
+    readme = (project.path / "README.md").read_text()
+    found = re.search(r"A session with curl.*?```bash\n(.*?)```", readme, re.DOTALL)
+    assert found, "the README's curl session"
+    return found.group(1)
+
+
+def json_values(text: str) -> list[object]:
+    """The JSON values printed one after another (curl adds no separator)."""
+    decoder, values, position = json.JSONDecoder(), [], 0
+    while position < len(text.rstrip()):
+        while text[position].isspace():
+            position += 1
+        value, position = decoder.raw_decode(text, position)
+        values.append(value)
+    return values
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(
+            answers,
+            id=combination_id(answers),
+            marks=pytest.mark.xdist_group(combination_id(answers)),
+        )
+        for answers in API_COMBINATIONS
+    ],
+    indirect=True,
+)
+def test_the_readmes_curl_session_works_against_gunicorn(
+    variant: Variant, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The generated README's curl session, run as written (but for the port) with
+    curl and `flask` against the service under gunicorn on a new database: a
+    token, then create, list, update and delete an item."""
+    project = variant.project
+    if variant.answers["database"] == "postgresql":
+        database = request.getfixturevalue("postgres").create_database()
+    else:
+        database = f"sqlite:///{tmp_path}/curl.db"
+    env = {"APP_ENV": "production", "SECRET_KEY": "s" * 64, "DATABASE_URL": database}
+    if variant.answers["auth"]:
+        project.run("flask", "db", "upgrade", env=env)
+        project.run("flask", "auth", "create-user", "alice", "--password", "a" * 12, env=env)
+    else:
+        env["API_WRITE_TOKEN"] = "t" * 43
+        project.run("flask", "db", "upgrade", env=env)
+    session = readme_curl_session(project)
+    assert "BASE=http://127.0.0.1:5000/api/v1\n" in session
+    with gunicorn(project, env) as base:
+        # The session, then a read of the deleted item with the same token.
+        script = session.replace("http://127.0.0.1:5000", base) + (
+            'curl -s -H "$AUTH" -o /dev/null -w "%{http_code}\\n" "$BASE/items/1"\n'
+        )
+        # The project's .venv first, as after `. .venv/bin/activate`.
+        path = f"{project.path / '.venv' / 'bin'}:{os.environ['PATH']}"
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=project.path,
+            env=clean_environment(**env, PATH=path),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, f"{variant.reproduce}\n{result.stdout}{result.stderr}"
+        created, listed, updated, deleted, read_after = json_values(result.stdout)
+    assert created == {
+        "id": 1,
+        "name": "Widget",
+        "description": "Blue",
+        "created_at": created["created_at"],
+    }, result.stdout
+    assert listed["items"] == [created], result.stdout
+    assert updated == {**created, "description": "Green"}, result.stdout
+    assert (deleted, read_after) == (204, 404), result.stdout
+
+
+def hostile_requests(base: str, token: str) -> dict[str, int]:
+    """Send each hostile request; return those answered with a 5xx or not as a
+    problem document."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    cases = {
+        "id beyond 64 bits": ("GET", "/api/v1/items/" + "9" * 30, None),
+        "id of 1000 digits": ("PATCH", "/api/v1/items/" + "9" * 1000, b"{}"),
+        "page beyond 64 bits": ("GET", "/api/v1/items?page=" + "9" * 30, None),
+        "deeply nested JSON": ("POST", "/api/v1/items", b"[" * 200_000 + b"]" * 200_000),
+        "unpaired surrogate": ("POST", "/api/v1/items", b'{"name": "\\ud800"}'),
+        "NUL byte": ("POST", "/api/v1/items", b'{"name": "a\\u0000b"}'),
+        "wrong type": ("POST", "/api/v1/items", b'{"name": {"$gt": ""}}'),
+        "malformed JSON": ("POST", "/api/v1/items", b'{"name": '),
+    }
+    failures = {}
+    for name, (method, path, body) in cases.items():
+        request = urllib.request.Request(base + path, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, content_type = response.status, response.headers["Content-Type"]
+        except urllib.error.HTTPError as error:
+            status, content_type = error.code, error.headers["Content-Type"]
+        if status >= 500 or (status >= 400 and content_type != "application/problem+json"):
+            failures[name] = status
+    return failures

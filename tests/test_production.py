@@ -173,9 +173,9 @@ def test_postgresql_outage_degrades_cleanly_and_recovers_without_restart(
         assert "briefly unavailable" in page
         assert "psycopg" not in page
         assert "Traceback" not in page
-        status, _, body = browser.get("/api/v1/items")
-        assert status == 503
-        assert json.loads(body)["error"]["status"] == 503
+        status, content_type, body = browser.get("/api/v1/items")
+        assert (status, content_type) == (503, "application/problem+json")
+        assert json.loads(body)["status"] == 503
 
         outage_server.start()
         deadline = time.monotonic() + 20

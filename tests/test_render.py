@@ -66,6 +66,7 @@ def expected_files(package: str, *, auth: bool, api: bool, jobs: str = "none") -
         f"src/{package}/templates/main/index.html",
         f"src/{package}/templates/unavailable.html",
         "migrations/versions/0001_initial.py",
+        "migrations/versions/0002_api_tokens_and_item_owners.py",
         "migrations/versions/0003_exports.py",
         "tests/__init__.py",
         "tests/conftest.py",
@@ -100,9 +101,31 @@ def expected_files(package: str, *, auth: bool, api: bool, jobs: str = "none") -
         files |= {"tests/test_auth.py", "tests/test_commands.py"}
     if api:
         files |= {
-            f"src/{package}/api/__init__.py",
-            f"src/{package}/api/routes.py",
+            f"src/{package}/api/{name}"
+            for name in (
+                "__init__.py",
+                "authentication.py",
+                "blueprint.py",
+                "docs.py",
+                "pagination.py",
+                "problems.py",
+                "routes.py",
+                "schemas.py",
+                "spec.py",
+            )
+        }
+        files |= {
+            f"src/{package}/static/js/api-docs.js",
+            f"src/{package}/templates/api/docs.html",
             "tests/test_api.py",
+            "tests/test_openapi.py",
+        }
+    if auth and api:
+        files |= {
+            f"src/{package}/auth/tokens.py",
+            f"src/{package}/templates/auth/_tokens.html",
+            f"src/{package}/templates/auth/token_created.html",
+            "tests/test_tokens.py",
         }
     if jobs == "celery":
         files |= {

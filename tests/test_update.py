@@ -7,6 +7,7 @@ conflicts, the updated project also passes its own tests.
 """
 
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -236,3 +237,121 @@ def test_every_combination_updates_from_the_previous_release(
     fresh = Project(render(repo.path, tmp_path / "fresh", answers))
     assert project.text_files() == fresh.text_files()
     assert_green(project)
+
+
+# Through the models of the last release before owners: accounts, then items,
+# which had no owner.
+UNOWNED_ITEMS = """
+import sys
+from flask_service import create_app
+from flask_service.extensions import db
+from flask_service.models import Item, User
+
+with create_app().app_context():
+    for username in sys.argv[2:]:
+        user = User(username=username)
+        user.set_password(sys.argv[1])
+        db.session.add(user)
+        db.session.commit()
+    db.session.add_all([Item(name="Old"), Item(name="Older")])
+    db.session.commit()
+"""
+# The items a token (the first argument) lists through the API, on the last line
+# (the service logs each request above it).
+LISTED_ITEMS = """
+import sys
+from flask_service import create_app
+
+client = create_app().test_client()
+response = client.get("/api/v1/items", headers={"Authorization": f"Bearer {sys.argv[1]}"})
+assert response.status_code == 200, response.data
+print(sorted(item["name"] for item in response.json["items"]))
+"""
+# Whether the account (first argument) logs in with each password that follows.
+LOGS_IN = """
+import sys
+from flask_service import create_app
+from flask_service.models import authenticate
+
+with create_app().app_context():
+    print([authenticate(sys.argv[1], password) is not None for password in sys.argv[2:]])
+"""
+# The tables, the items' columns and names, read without the models.
+SCHEMA = """
+import json
+from sqlalchemy import inspect, text
+from flask_service import create_app
+from flask_service.extensions import db
+
+with create_app().app_context():
+    inspector = inspect(db.engine)
+    print(json.dumps({
+        "tables": sorted(inspector.get_table_names()),
+        "item_columns": sorted(column["name"] for column in inspector.get_columns("items")),
+        "items": sorted(db.session.execute(text("SELECT name FROM items")).scalars()),
+        "users": sorted(db.session.execute(text("SELECT username FROM users")).scalars()),
+    }))
+"""
+PASSWORD = "a long enough password"
+# Databases with items from before owners: with accounts, the oldest (lowest id)
+# gets the items; with none, an account made for them.
+ACCOUNTS_AND_OWNER = [(["carol", "alice"], "carol"), ([], "legacy-items")]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_items_from_before_owners_get_one_and_stay_reachable(
+    unowned_items_repo: tuple[TemplateRepo, str, str],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    database: str,
+) -> None:
+    """A project whose items predate owners updates with every item kept, in a
+    database with accounts and in one without: the oldest account owns them, or,
+    with no account at all, one named `legacy-items` that cannot log in; a token
+    of that account lists them (CHANGELOG, "Existing projects")."""
+    repo, unowned, _ = unowned_items_repo
+    envs = []
+    for number in range(len(ACCOUNTS_AND_OWNER)):
+        if database == "postgresql":
+            url = request.getfixturevalue("postgres").create_database()
+        else:
+            url = f"sqlite:///{tmp_path}/items{number}.db"
+        envs.append({"APP_ENV": "development", "DATABASE_URL": url})
+    project = generate(repo.path, tmp_path / "svc", {"database": database}, vcs_ref=unowned)
+    project.install()
+    for env, (accounts, _) in zip(envs, ACCOUNTS_AND_OWNER, strict=True):
+        project.run("flask", "db", "upgrade", env=env)
+        project.run("python", "-c", UNOWNED_ITEMS, PASSWORD, *accounts, env=env)
+
+    update(project)
+
+    assert conflicts(project) == []
+    project.install()
+    for env, (accounts, owner) in zip(envs, ACCOUNTS_AND_OWNER, strict=True):
+        project.run("flask", "db", "upgrade", env=env)
+        checked = project.run("flask", "db", "check", env=env)
+        assert "No new upgrade operations detected" in checked.stdout + checked.stderr
+        created = project.run("flask", "auth", "create-token", owner, env=env)
+        token = created.stdout.strip().splitlines()[-1]
+        listed = project.run("python", "-c", LISTED_ITEMS, token, env=env).stdout
+        assert listed.strip().splitlines()[-1] == "['Old', 'Older']", (accounts, listed)
+        # No password opens the account made for the items, not even the
+        # placeholder its hash column holds; an existing owner keeps hers.
+        passwords = [PASSWORD] if accounts else ["!", "", PASSWORD]
+        logs_in = project.run("python", "-c", LOGS_IN, owner, *passwords, env=env).stdout
+        expected = [True] if accounts else [False, False, False]
+        assert logs_in.strip().splitlines()[-1] == str(expected), (accounts, logs_in)
+        if accounts:
+            # The other accounts own nothing.
+            other = project.run("flask", "auth", "create-token", accounts[1], env=env)
+            listed = project.run(
+                "python", "-c", LISTED_ITEMS, other.stdout.strip().splitlines()[-1], env=env
+            ).stdout
+            assert listed.strip().splitlines()[-1] == "[]", listed
+        # Back to the release before: owners and tokens go, items and accounts stay.
+        project.run("flask", "db", "downgrade", "0001", env=env)
+        schema = json.loads(project.run("python", "-c", SCHEMA, env=env).stdout.splitlines()[-1])
+        assert "api_tokens" not in schema["tables"], schema
+        assert "owner_id" not in schema["item_columns"], schema
+        assert schema["items"] == ["Old", "Older"], schema
+        assert schema["users"] == sorted(accounts or [owner]), schema

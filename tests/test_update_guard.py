@@ -21,6 +21,7 @@ from helpers import (
     development_version,
     generate,
     git,
+    newest_revision,
     next_version,
     render,
 )
@@ -209,8 +210,8 @@ def test_conflicts_are_listed_and_in_git_s_index_without_the_check(
 def test_a_release_migration_and_the_projects_own_are_joined(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path
 ) -> None:
-    """A release adds a migration after 0001 while the project added its own: two
-    heads, which the guard joins so `flask db upgrade` works as ever."""
+    """A release adds a migration after the template's last while the project added
+    its own: two heads, which the guard joins so `flask db upgrade` works as ever."""
     repo, current = template_repo
     project = generate(repo.path, tmp_path / "svc", vcs_ref=current).install()
     (project.path / "src/flask_service/notes.py").write_text(
@@ -232,13 +233,11 @@ def test_a_release_migration_and_the_projects_own_are_joined(
     project.run("flask", "db", "migrate", "-m", "notes", env=env)
     project.run("flask", "db", "upgrade", env=env)
     commit_all(project.path, "Notes")
-    # The release's migration follows the template's latest.
-    versions = repo.path / "template/migrations/versions"
-    latest = max(int(path.name[:4]) for path in versions.glob("[0-9][0-9][0-9][0-9]_*"))
-    parent, revision = f"{latest:04d}", f"{latest + 1:04d}"
-    (versions / f"{revision}_noop.py").write_text(
-        f'"""A release\'s own migration.\n\nRevision ID: {revision}\nRevises: {parent}\n"""\n\n'
-        f'revision = "{revision}"\ndown_revision = "{parent}"\n'
+    last = newest_revision(repo.path / "template/migrations/versions")
+    number = f"{int(last) + 1:04d}"
+    (repo.path / f"template/migrations/versions/{number}_noop.py").write_text(
+        f'"""A release\'s own migration.\n\nRevision ID: {number}\nRevises: {last}\n"""\n\n'
+        f'revision = "{number}"\ndown_revision = "{last}"\n'
         "branch_labels = None\ndepends_on = None\n\n\n"
         "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
     )

@@ -1,0 +1,90 @@
+"""The API's contract: spectree validates each route's request and response
+against its pydantic schemas, and builds the OpenAPI 3.1 document from them.
+
+Spectree decorates views and leaves Flask's app and blueprint classes as they
+are; the README says why it was chosen over the alternatives.
+"""
+
+import copy
+from typing import Any
+
+from flask import Response, current_app, jsonify
+from spectree import SpecTree
+
+from .authentication import SECURITY_SCHEMES
+from .blueprint import bp
+from .problems import MEDIA_TYPE, Problem, ValidationProblem, refuse_invalid_request
+
+spec = SpecTree(
+    "flask",
+    # Only routes decorated with spec.validate belong in the document.
+    mode="strict",
+    version="1",
+    before=refuse_invalid_request,
+    validation_error_status=422,
+    validation_error_model=ValidationProblem,
+)
+
+# Errors any operation may answer, besides those it declares itself.
+COMMON_ERRORS = {
+    "429": "Too many requests; retry after the Retry-After header's seconds.",
+    "500": "An unexpected error; the log has its request id.",
+    "503": "The database is briefly unreachable.",
+}
+# ... and those of operations that take a JSON body.
+BODY_ERRORS = {
+    "400": "The body is not valid JSON, or a session's CSRF token is missing.",
+    "413": "The body is larger than the service accepts.",
+    "415": "The body is not sent as application/json.",
+}
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI document, public like the docs that read it."""
+    return jsonify(openapi_document())
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of the current app's API, built once per app."""
+    cache: dict[str, Any] = current_app.extensions.setdefault("openapi", {})
+    if "document" not in cache:
+        cache["document"] = complete(copy.deepcopy(spec.spec))
+    document: dict[str, Any] = cache["document"]
+    return document
+
+
+def complete(document: dict[str, Any]) -> dict[str, Any]:
+    """Add to spectree's document what it cannot know: the service's name, the
+    security schemes, and errors as problem details."""
+    document["info"]["title"] = f"{current_app.config['APP_NAME']} API"
+    document["components"]["securitySchemes"] = SECURITY_SCHEMES
+    document["components"]["schemas"].setdefault("Problem", problem_schema())
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            errors = dict(COMMON_ERRORS)
+            if "requestBody" in operation:
+                errors |= BODY_ERRORS
+            for code, description in errors.items():
+                responses.setdefault(code, {"description": description})
+            for code, response in responses.items():
+                if code.startswith(("4", "5")):
+                    as_problem(response)
+    return document
+
+
+def problem_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = Problem.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    return schema
+
+
+def as_problem(response: dict[str, Any]) -> None:
+    """Declare an error response as a problem document."""
+    content = response.pop("content", {})
+    schema = content.get("application/json", {}).get(
+        "schema", {"$ref": "#/components/schemas/Problem"}
+    )
+    response["content"] = {MEDIA_TYPE: {"schema": schema}}
