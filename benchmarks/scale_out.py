@@ -92,7 +92,7 @@ def logged_in(cluster: Cluster) -> Client:
 
 def export_latency(cluster: Cluster, client: Client) -> float:
     started = time.perf_counter()
-    queued = client.api("POST", "/exports")
+    queued = client.api("POST", "/exports", {})
     assert queued.status == 202, queued.text
     while (status := client.get(queued.headers["Location"]).json())["status"] != "succeeded":
         assert status["status"] != "failed", status

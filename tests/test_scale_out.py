@@ -113,7 +113,7 @@ def test_jobs_queued_through_either_instance_run_on_the_worker(cluster: Cluster)
     assert client.log_in("alice", PASSWORD).status == 302
     assert client.api("POST", "/items", {"name": "=2+3", "description": "from a"}).status == 201
     for queued_on, asked_on in ((first, second), (second, first)):
-        response = client.api("POST", "/exports", port=queued_on)
+        response = client.api("POST", "/exports", {}, port=queued_on)
         assert response.status == 202, response.text
         location = response.headers["Location"]
         assert re.fullmatch(r"/api/v1/exports/\d+", location)
@@ -154,7 +154,7 @@ def test_a_job_whose_worker_process_dies_runs_again(cluster: Cluster) -> None:
     try:
         assert lock.stdout is not None
         assert lock.stdout.readline() == "locked\n"
-        queued = client.api("POST", "/exports")
+        queued = client.api("POST", "/exports", {})
         assert queued.status == 202, queued.text
         location = queued.headers["Location"]
         wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
@@ -242,18 +242,19 @@ def test_a_redis_outage_degrades_as_documented_and_recovers(cluster: Cluster) ->
     first, second = (instance.port for instance in cluster.instances)
     client = Client(cluster.nginx_port, source="127.0.0.16")
     assert client.log_in("alice", PASSWORD).status == 302
-    queued = client.api("POST", "/exports")
+    queued = client.api("POST", "/exports", {})
     assert queued.status == 202
     before = finished_export(client, queued.headers["Location"], cluster.nginx_port)
 
     cluster.redis.stop()
     seen: list[int] = []
     # Jobs are refused as unavailable, with a time to retry, and leave nothing.
-    refused = client.api("POST", "/exports")
+    refused = client.api("POST", "/exports", {})
     seen.append(refused.status)
     assert refused.status == 503, refused.text
     assert refused.headers["Retry-After"] == "30"
-    assert refused.json()["error"]["status"] == 503
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.json()["status"] == 503
     # Everything that needs no Redis goes on.
     for path in ("/health/ready", queued.headers["Location"], "/api/v1/items", "/auth/account"):
         response = client.get(path)
@@ -276,7 +277,7 @@ def test_a_redis_outage_degrades_as_documented_and_recovers(cluster: Cluster) ->
     accepted: list[Response] = []
 
     def accepted_again() -> bool:
-        response = client.api("POST", "/exports")
+        response = client.api("POST", "/exports", {})
         assert response.status in (202, 503), response.text
         if response.status == 202:
             accepted.append(response)
