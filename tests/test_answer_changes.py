@@ -159,7 +159,13 @@ LEGACY_OWNER = "legacy-items"
             {"change": {}, "back": {}},
             {},
         ),
-        ({}, {"jobs": "celery"}, {"change": {}, "back": {}}, {}),
+        # Items and their owner stay through jobs coming and going.
+        (
+            {},
+            {"jobs": "celery"},
+            {"change": {"kept": "keeper"}, "back": {"kept": "keeper"}},
+            {},
+        ),
     ],
     ids=[
         "api-off-and-on",
