@@ -1,18 +1,27 @@
-"""Print the generated service's throughput, p99 latency and start-up time next to
-a bare one-route Flask app's, both under the same gunicorn settings, in one run.
+"""Print the generated service's throughput, p99 latency, memory per worker and
+start-up time next to a bare Flask app's, both under the same gunicorn, in one run.
 
-    uv run python benchmarks/throughput.py [--rounds 3] [--requests 3000]
+    uv run python benchmarks/throughput.py [--rounds 3] [--seconds 5]
 
-The load comes from tests/load.py in a second process, over loopback only. The
-rounds alternate between the two apps, so a noisy neighbour hurts both alike;
-medians are printed, and the ratio is the figure to read (target: the generated
-service keeps at least 0.9 of the bare app's requests per second on /health).
+The bare app is one route per path with a secret key, so that it opens the
+signed-cookie session on every request as the generated service does. Both run
+under gunicorn with 2 sync workers and the generated project's gunicorn.conf.py,
+the service in its production config (JSON access line, security headers, CSRF,
+accounts). Memory is each worker's resident set, and the part of it that is
+the worker's own rather than shared with the master it was forked from. The
+load comes from wrk (Debian's `wrk` package) when it is installed, else from
+tests/load.py, in a second process over loopback. Rounds alternate between the apps, so a noisy
+neighbour hurts both alike; medians are printed, and the ratios are the figures
+to read. Goals: /health at least 0.9 of the bare app's requests per second,
+start-up (import and create_app()) at most 2x the bare app's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,6 +45,7 @@ BARE_APP = """\
 from flask import Flask
 
 app = Flask(__name__)
+app.secret_key = "5f0c8b2e7d1a4c6b9e3f2a1d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b"
 
 
 @app.get("/health")
@@ -48,16 +58,47 @@ def index():
     return "<!doctype html><title>Home</title><h1>Home</h1>"
 """
 WORKERS = 2
+PRODUCTION = {
+    "APP_ENV": "production",
+    "SECRET_KEY": "5f0c8b2e7d1a4c6b9e3f2a1d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b",
+}
 
 
-def measure(url: str, requests: int, concurrency: int) -> dict:
+def measure(url: str, seconds: float, concurrency: int) -> dict:
+    """Requests per second and p99 latency of GETs of ``url``; exits on any error."""
+    if shutil.which("wrk"):
+        output = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{concurrency}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "10s",
+                "--latency",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        errors = re.search(r"(Non-2xx or 3xx responses|Socket errors): .*", output)
+        if errors:
+            sys.exit(f"{url} answered with errors: {errors.group(0)}")
+        p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
+        assert p99, output
+        scale = {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+        return {
+            "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
+            "p99_ms": float(p99.group(1)) * scale,
+        }
     output = subprocess.run(
         [
             sys.executable,
             str(ROOT / "tests" / "load.py"),
             url,
             "--requests",
-            str(requests),
+            str(int(seconds * 1000)),
             "--concurrency",
             str(concurrency),
         ],
@@ -71,6 +112,29 @@ def measure(url: str, requests: int, concurrency: int) -> dict:
     return result
 
 
+def worker_memory_mib(master: int) -> dict[str, float]:
+    """The largest resident set of the master's workers, and the largest part
+    of one that is its own (not shared with the master it was forked from), in
+    MiB."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    resident, private = [], []
+    for pid in children:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        sizes = {
+            name: int(kib) / 1024 for name, kib in re.findall(r"^(\w+):\s+(\d+) kB", rollup, re.M)
+        }
+        resident.append(sizes["Rss"])
+        private.append(sizes["Private_Clean"] + sizes["Private_Dirty"])
+    return {"rss": max(resident), "private": max(private)}
+
+
+def served_command(project: Project, port: int, target: str) -> list[str]:
+    """Gunicorn serving ``target`` with the generated project's gunicorn.conf.py
+    (whatever it sets, for every app measured) and WORKERS sync workers."""
+    command = gunicorn_command(project, port, WORKERS)
+    return [command[0], "--config", str(project.path / "gunicorn.conf.py"), *command[1:-1], target]
+
+
 def start_up(python: str, code: str, cwd: Path, env: dict[str, str], runs: int = 7) -> float:
     """Median seconds for a fresh interpreter to run `code` (imports, app creation)."""
     timings = []
@@ -81,10 +145,36 @@ def start_up(python: str, code: str, cwd: Path, env: dict[str, str], runs: int =
     return statistics.median(timings[1:])
 
 
+def serve_and_measure(
+    command: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    port: int,
+    paths: list[str],
+    seconds: float,
+    concurrency: int,
+) -> tuple[dict[str, dict], dict[str, float]]:
+    """Start a server, measure each path after a warm-up; results and worker memory."""
+    results = {}
+    with server_process(command, cwd, env, port) as (base, process):
+        for path in paths:
+            measure(f"{base}{path}", 1, concurrency)  # warm up
+            results[path] = measure(f"{base}{path}", seconds, concurrency)
+        memory = worker_memory_mib(process.pid)
+    return results, memory
+
+
+def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, tuple("-" * width for width in widths), *rows):
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--concurrency", type=int, default=50)
     options = parser.parse_args()
 
@@ -93,11 +183,7 @@ def main() -> None:
     project = Project(render(template, work / "svc")).install()
     (work / "bare").mkdir()
     (work / "bare" / "bare_app.py").write_text(BARE_APP)
-    env = {
-        "APP_ENV": "production",
-        "SECRET_KEY": "t" * 64,
-        "DATABASE_URL": f"sqlite:///{work}/production.sqlite",
-    }
+    env = {**PRODUCTION, "DATABASE_URL": f"sqlite:///{work}/production.sqlite"}
     project.run("flask", "db", "upgrade", env=env)
 
     apps = {
@@ -105,15 +191,22 @@ def main() -> None:
         "generated": (project.path, f"{project.package}:create_app()"),
     }
     figures: dict[tuple[str, str], list[dict]] = {}
+    memory: dict[str, list[dict[str, float]]] = {}
     for _ in range(options.rounds):
         for name, (cwd, target) in apps.items():
             port = free_port()
-            command = [*gunicorn_command(project, port, WORKERS)[:-1], target]
-            with server_process(command, cwd, env, port) as (base, _):
-                for path in ("/health", "/"):
-                    measure(f"{base}{path}", 300, options.concurrency)  # warm up
-                    result = measure(f"{base}{path}", options.requests, options.concurrency)
-                    figures.setdefault((name, path), []).append(result)
+            results, sizes = serve_and_measure(
+                served_command(project, port, target),
+                cwd,
+                env,
+                port,
+                ["/health", "/"],
+                options.seconds,
+                options.concurrency,
+            )
+            for path, result in results.items():
+                figures.setdefault((name, path), []).append(result)
+            memory.setdefault(name, []).append(sizes)
 
     python = project.bin("python")
     full_env = clean_environment(**env)
@@ -130,24 +223,22 @@ def main() -> None:
     def median(name: str, path: str, key: str) -> float:
         return statistics.median(result[key] for result in figures[(name, path)])
 
+    load = "wrk" if shutil.which("wrk") else "tests/load.py"
     print(
-        f"gunicorn, {WORKERS} sync workers, {options.requests} requests over "
-        f"{options.concurrency} connections, medians of {options.rounds} alternating rounds\n"
+        f"gunicorn, {WORKERS} sync workers, {load} over {options.concurrency} connections "
+        f"for {options.seconds:g} s, medians of {options.rounds} alternating rounds\n"
     )
-    header = ("path", "bare req/s", "generated req/s", "ratio", "bare p99", "generated p99")
     rows = []
     for path in ("/health", "/"):
-        bare, generated = (
-            median("bare", path, "requests_per_second"),
-            median("generated", path, "requests_per_second"),
-        )
+        bare = median("bare", path, "requests_per_second")
+        generated = median("generated", path, "requests_per_second")
         rows.append(
             (
                 path,
-                f"{bare:.0f}",
-                f"{generated:.0f}",
+                f"{bare:.0f} req/s",
+                f"{generated:.0f} req/s",
                 f"{generated / bare:.2f}",
-                f"{median('bare', path, 'p99_ms'):.1f} ms",
+                f"{median('bare', path, 'p99_ms'):.1f} / "
                 f"{median('generated', path, 'p99_ms'):.1f} ms",
             )
         )
@@ -158,18 +249,25 @@ def main() -> None:
             f"{startup['generated'] * 1000:.0f} ms",
             f"{startup['generated'] / startup['bare']:.2f}",
             "",
-            "",
         )
     )
-    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
-    for row in (header, tuple("-" * width for width in widths), *rows):
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+    for kind, label in (("rss", "memory per worker (RSS)"), ("private", "  of which its own")):
+        bare_size = statistics.median(sizes[kind] for sizes in memory["bare"])
+        generated_size = statistics.median(sizes[kind] for sizes in memory["generated"])
+        rows.append(
+            (
+                label,
+                f"{bare_size:.0f} MiB",
+                f"{generated_size:.0f} MiB",
+                f"{generated_size / bare_size:.2f}",
+                "",
+            )
         )
+    table(rows, ("", "bare", "generated", "ratio", "p99 bare / generated"))
     print(
         "\nEvery round:",
         {
-            f"{name} {path}": [r["requests_per_second"] for r in results]
+            f"{name} {path}": [round(r["requests_per_second"]) for r in results]
             for (name, path), results in figures.items()
         },
     )

@@ -18,7 +18,7 @@ import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -330,29 +330,34 @@ def stop(process: subprocess.Popen[str], log: IO[str]) -> None:
 
 @contextmanager
 def server_process(
-    command: list[str], cwd: Path, env: Mapping[str, str], port: int
+    command: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    port: int,
+    log: IO[str] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Run a server until the block ends; yields its base URL and process.
 
     Its output goes to a file, not a pipe: a pipe nobody reads fills up under
-    load and blocks the server's logging, and so the server.
+    load and blocks the server's logging, and so the server. Pass ``log`` (a
+    file open for reading and writing) to read the output afterwards.
     """
-    with tempfile.TemporaryFile("w+") as log:
+    with tempfile.TemporaryFile("w+") if log is None else nullcontext(log) as output:
         process = subprocess.Popen(
             command,
             cwd=cwd,
             env=clean_environment(**env),
-            stdout=log,
+            stdout=output,
             stderr=subprocess.STDOUT,
             text=True,
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_until_serving(process, log, f"{base}/health")
+            wait_until_serving(process, output, f"{base}/health")
             yield base, process
         finally:
             if process.poll() is None:
-                stop(process, log)
+                stop(process, output)
 
 
 @contextmanager

@@ -31,6 +31,8 @@ from helpers import (
 
 INITIAL = "migrations/versions/0001_initial.py"
 OWNERS_MIGRATION = "migrations/versions/0002_api_tokens_and_item_owners.py"
+ACCOUNTS_MIGRATION = "migrations/versions/0003_accounts_hardening.py"
+EXPORTS_MIGRATION = "migrations/versions/0004_exports.py"
 ROUTES = "src/flask_service/api/routes.py"
 API_TEST = "tests/test_api.py"
 
@@ -199,6 +201,8 @@ def test_the_existing_database_follows_answer_changes_both_ways(
         assert empty_folders(project) == []
         assert untouched_migration(project, INITIAL), f"{step}: 0001 was rewritten"
         assert untouched_migration(project, OWNERS_MIGRATION), f"{step}: 0002 was rewritten"
+        assert untouched_migration(project, ACCOUNTS_MIGRATION), f"{step}: 0003 was rewritten"
+        assert untouched_migration(project, EXPORTS_MIGRATION), f"{step}: 0004 was rewritten"
         written = re.findall(r"NEW MIGRATION (migrations/versions/\S+):", output)
         assert len(written) == 1, output
         assert (project.path / written[0]).is_file()
@@ -230,11 +234,12 @@ def test_answer_changes_on_postgresql_keep_the_database_in_step(
     env = database_env(postgres)
     project.run("flask", "db", "upgrade", env=env)
     project.run("python", "-c", SEED, env=env)
+    accounts = {"users": 1, "login_attempts": 0}
     steps = [
         ({"auth": False}, {"items": 1}, {"kept": None}),
-        ({"auth": True}, {"users": 1, "items": 1, "api_tokens": 0}, {"kept": LEGACY_OWNER}),
-        ({"api": False}, {"users": 1}, {}),
-        ({"api": True}, {"users": 1, "items": 0, "api_tokens": 0}, {}),
+        ({"auth": True}, {**accounts, "items": 1, "api_tokens": 0}, {"kept": LEGACY_OWNER}),
+        ({"api": False}, accounts, {}),
+        ({"api": True}, {**accounts, "items": 0, "api_tokens": 0}, {}),
     ]
 
     for answers, rows, owners in steps:
@@ -268,7 +273,12 @@ def test_an_answer_changed_while_updating_takes_the_releases_migrations_first(
     assert conflicts(project) == [], output
     assert re.findall(r"NEW MIGRATION (migrations/versions/\S+_auth_true\.py):", output), output
     project.install()
-    assert migrate_and_check(project, env) == {"users": 1, "items": 1, "api_tokens": 0}
+    assert migrate_and_check(project, env) == {
+        "users": 1,
+        "login_attempts": 0,
+        "items": 1,
+        "api_tokens": 0,
+    }
     assert item_owners(project, env) == {"kept": LEGACY_OWNER}
     # The project's own tests, and a scratch database migrated from nothing.
     assert_green(project)
@@ -369,4 +379,4 @@ def test_the_teams_models_and_migrations_are_left_alone(
     assert {name: after[name] for name in ours} == ours
     assert (package / "widgets.py").is_file()
     project.install()
-    assert migrate_and_check(project, env) == {"users": 0, "widgets": 0}
+    assert migrate_and_check(project, env) == {"users": 0, "login_attempts": 0, "widgets": 0}

@@ -107,9 +107,18 @@ def test_register_log_in_reach_account_log_out(
         page.screenshot(path=shots / "account.png")
         assert_no_csp_violation(page)
 
+        # A password change on the account page, which keeps this session.
+        page.fill("input[name=current]", "correct horse battery")
+        page.fill("input[name=password]", "a new horse battery")
+        page.fill("input[name=confirm]", "a new horse battery")
+        page.click("text=Change password")
+        page.wait_for_url(f"{base}/auth/account")
+        assert "Password changed." in page.inner_text(".flash")
+        assert_no_csp_violation(page)
+
         page.click("text=Log out")
         page.wait_for_url(f"{base}/")
-        assert "You have been logged out." in page.inner_text(".flash")
+        assert "You have been logged out on every device." in page.inner_text(".flash")
         page.goto(f"{base}/auth/account")
         assert page.url.startswith(f"{base}/auth/login?next=")
         assert_no_csp_violation(page)

@@ -161,8 +161,20 @@ def test_postgresql_outage_degrades_cleanly_and_recovers_without_restart(
         browser = Browser(base)
         browser.log_in("owner", "owner password!")
         assert fetch(f"{base}/health/ready")[0] == 200
+        visitor = Browser(base)
+        page = visitor.get("/auth/login")[2]
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
 
         outage_server.stop()
+        # Login limits are counted in the database: with it down, a login
+        # attempt is an outage (503), never a 500.
+        form = {"csrf_token": token, "username": "owner", "password": "guess"}
+        attempt = urllib.request.Request(
+            f"{base}/auth/login", data=urllib.parse.urlencode(form).encode()
+        )
+        status, content_type, page = visitor.send(attempt)
+        assert (status, content_type) == (503, "text/html; charset=utf-8")
+        assert "briefly unavailable" in page
         assert fetch(f"{base}/health") == (200, "application/json", '{"status":"ok"}\n')
         status, content_type, body = fetch(f"{base}/health/ready")
         assert (status, content_type) == (503, "application/json")

@@ -56,6 +56,7 @@ def expected_files(package: str, *, auth: bool, api: bool, jobs: str = "none") -
         f"src/{package}/health/__init__.py",
         f"src/{package}/health/routes.py",
         f"src/{package}/logs.py",
+        f"src/{package}/parsing.py",
         f"src/{package}/security.py",
         f"src/{package}/main/__init__.py",
         f"src/{package}/main/routes.py",
@@ -67,7 +68,8 @@ def expected_files(package: str, *, auth: bool, api: bool, jobs: str = "none") -
         f"src/{package}/templates/unavailable.html",
         "migrations/versions/0001_initial.py",
         "migrations/versions/0002_api_tokens_and_item_owners.py",
-        "migrations/versions/0003_exports.py",
+        "migrations/versions/0003_accounts_hardening.py",
+        "migrations/versions/0004_exports.py",
         "tests/__init__.py",
         "tests/conftest.py",
         "tests/test_assets.py",
@@ -78,6 +80,7 @@ def expected_files(package: str, *, auth: bool, api: bool, jobs: str = "none") -
         "tests/test_logs.py",
         "tests/test_main.py",
         "tests/test_migrations.py",
+        "tests/test_parsing.py",
         "tests/test_security.py",
     }
     files |= {path.format(package=package) for path in TEAM_FILES}
@@ -86,8 +89,17 @@ def expected_files(package: str, *, auth: bool, api: bool, jobs: str = "none") -
     if auth:
         files |= {
             f"src/{package}/auth/{name}"
-            for name in ("__init__.py", "commands.py", "forms.py", "redirects.py", "routes.py")
+            for name in (
+                "__init__.py",
+                "commands.py",
+                "forms.py",
+                "redirects.py",
+                "routes.py",
+                "sessions.py",
+                "throttle.py",
+            )
         }
+        files |= {f"src/{package}/passwords.py"}
         files |= {
             f"src/{package}/templates/{name}"
             for name in (
@@ -98,7 +110,12 @@ def expected_files(package: str, *, auth: bool, api: bool, jobs: str = "none") -
                 "auth/register.html",
             )
         }
-        files |= {"tests/test_auth.py", "tests/test_commands.py"}
+        files |= {
+            "tests/test_auth.py",
+            "tests/test_commands.py",
+            "tests/test_sessions.py",
+            "tests/test_throttle.py",
+        }
     if api:
         files |= {
             f"src/{package}/api/{name}"

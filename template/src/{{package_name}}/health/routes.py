@@ -1,10 +1,11 @@
 from collections.abc import Callable
+from pathlib import Path
 
 from flask import Blueprint, current_app
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ..extensions import db
+from ..errors import is_connection_failure
+from ..extensions import MIGRATIONS_DIRECTORY, db
 from .checks import READINESS_CHECKS
 
 bp = Blueprint("health", __name__)
@@ -19,9 +20,9 @@ def health() -> dict[str, str]:
 
 @bp.get("/health/ready")
 def ready() -> tuple[dict[str, str], int]:
-    """Whether this process can serve requests now: its database answers, and
-    so do the service's own checks (checks.py)."""
-    results = {"database": database_reachable()}
+    """Whether this process can serve requests now: its database answers and
+    has every migration applied, and the service's own checks (checks.py) pass."""
+    results = {"database": database_state()}
     for name, check in READINESS_CHECKS.items():
         results[name] = run_check(name, check)
     problems = {name: outcome for name, outcome in results.items() if outcome != "ok"}
@@ -40,10 +41,44 @@ def run_check(name: str, check: Callable[[], str | None]) -> str:
         return "check failed"
 
 
-def database_reachable() -> str:
+def database_state() -> str:
+    """ "ok" when the database answers and is at the migrations' head, or why not."""
+    # Alembic is imported on the first check, not at every start-up.
+    from alembic.runtime.migration import MigrationContext
+
     try:
-        db.session.execute(text("SELECT 1"))
+        with db.engine.connect() as connection:
+            applied = set(MigrationContext.configure(connection).get_current_heads())
     except DBAPIError as error:
-        current_app.logger.warning("database unreachable: %s", error.orig)
-        return "unreachable"
-    return "ok"
+        if is_connection_failure(error):
+            current_app.logger.warning("database unreachable: %s", error.orig)
+            return "unreachable"
+        current_app.logger.exception("database check failed")
+        return "error"
+    if not Path(MIGRATIONS_DIRECTORY).is_dir():
+        # The migrations are read from the working directory, as `flask db` does.
+        return f"no {MIGRATIONS_DIRECTORY} folder in {Path.cwd()}"
+    heads, known = migrations()
+    if applied == heads or (applied and not applied <= known):
+        # At the head, or at a newer revision from a later deploy than this
+        # process's code: rolling deploys migrate before the old code stops.
+        return "ok"
+    if not applied:
+        return "not migrated: run flask db upgrade"
+    return "behind the migrations: run flask db upgrade"
+
+
+def migrations() -> tuple[set[str], set[str]]:
+    """The head revisions of the migrations folder, and every revision in it;
+    read once per process."""
+    found: tuple[set[str], set[str]] | None = current_app.extensions.get("migrations")
+    if found is None:
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory(str(Path(MIGRATIONS_DIRECTORY).resolve()))
+        found = (
+            set(script.get_heads()),
+            {revision.revision for revision in script.walk_revisions()},
+        )
+        current_app.extensions["migrations"] = found
+    return found

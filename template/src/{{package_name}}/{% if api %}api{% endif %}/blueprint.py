@@ -1,7 +1,7 @@
 """The API's blueprint, and what every request to it goes through."""
 
 from flask import Blueprint, request
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.exceptions import UnsupportedMediaType
 
 from ..extensions import csrf
 from .authentication import authenticate
@@ -21,20 +21,17 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 @bp.before_request
 def read_json_body() -> None:
-    """Parse the JSON body once, so that a malformed one is a clear 400, not a
-    validation error about fields; validation happens in each view."""
+    """Parse the JSON body once, so that a malformed one is a clear 400 (see
+    parsing.py: not JSON, nested too deeply, or holding text no database can
+    store), not a validation error about fields; validation happens in each
+    view."""
     if request.method not in BODY_METHODS:
         return
     if not request.is_json:
         raise UnsupportedMediaType(
             "Send a JSON body with Content-Type: application/json."
         )
-    try:
-        body = request.get_json()
-    except RecursionError:
-        raise BadRequest("The JSON body is nested too deeply.") from None
-    except BadRequest:
-        raise BadRequest("The body is not valid JSON.") from None
+    body = request.get_json()
     if not body and not isinstance(body, dict):
         # Spectree would read null, false, 0, "" and [] as {}.
         raise InvalidFields([{"pointer": "", "detail": "Input should be an object"}])

@@ -27,13 +27,16 @@ spec = SpecTree(
 
 # Errors any operation may answer, besides those it declares itself.
 COMMON_ERRORS = {
+    "400": "The path or the query string holds a NUL character.",
     "429": "Too many requests; retry after the Retry-After header's seconds.",
     "500": "An unexpected error; the log has its request id.",
     "503": "The database is briefly unreachable.",
 }
 # ... and those of operations that take a JSON body.
 BODY_ERRORS = {
-    "400": "The body is not valid JSON, or a session's CSRF token is missing.",
+    "400": "The body is not valid JSON, is nested too deeply or holds text no "
+    "database can store (NUL, unpaired surrogates); the path or the query string "
+    "holds a NUL character; or a session's CSRF token is missing.",
     "413": "The body is larger than the service accepts.",
     "415": "The body is not sent as application/json.",
 }

@@ -1,26 +1,51 @@
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+import unicodedata
 
-USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, Field, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+
+from ..models import PASSWORD_LENGTH, USERNAME_LENGTH, normalize_username, username_key
+
 USERNAME_HINT = "Use letters, digits, dots, hyphens and underscores only."
-USERNAME_LENGTH = (3, 80)
-# The upper bound keeps a huge password from costing a huge hash.
-PASSWORD_LENGTH = (8, 128)
+# Besides letters and digits of any script, and the marks that follow letters in
+# many scripts (accents, vowel signs).
+USERNAME_PUNCTUATION = frozenset("._-")
+
+
+def username_problem(username: str) -> str | None:
+    """Why ``username`` cannot name a new account, or None if it can.
+
+    Checked after NFKC normalisation, as the name is stored: letters and digits
+    of any script, dots, hyphens and underscores; no spaces, control or
+    invisible characters anywhere (a trailing newline included).
+    """
+    name = normalize_username(username)
+    low, high = USERNAME_LENGTH
+    # Case folding lengthens some names ("ß" folds to "ss"): the folded form
+    # is stored too, and must fit its column.
+    if not low <= len(name) <= high or len(username_key(name)) > high:
+        return f"Use {low} to {high} characters. {USERNAME_HINT}"
+    for position, char in enumerate(name):
+        kind = unicodedata.category(char)[0]
+        if not (
+            kind in "LN" or char in USERNAME_PUNCTUATION or (kind == "M" and position)
+        ):
+            return USERNAME_HINT
+    return None
+
+
+def valid_username(form: FlaskForm, field: Field) -> None:
+    if field.data and (problem := username_problem(field.data)):
+        raise ValidationError(problem)
+
+
+def password_field(label: str) -> PasswordField:
+    return PasswordField(label, validators=[DataRequired(), Length(*PASSWORD_LENGTH)])
 
 
 class RegisterForm(FlaskForm):
-    username = StringField(
-        "Username",
-        validators=[
-            DataRequired(),
-            Length(*USERNAME_LENGTH),
-            Regexp(USERNAME_PATTERN, message=USERNAME_HINT),
-        ],
-    )
-    password = PasswordField(
-        "Password", validators=[DataRequired(), Length(*PASSWORD_LENGTH)]
-    )
+    username = StringField("Username", validators=[DataRequired(), valid_username])
+    password = password_field("Password")
     confirm = PasswordField(
         "Repeat password",
         validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
@@ -28,6 +53,22 @@ class RegisterForm(FlaskForm):
 
 
 class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired(), Length(max=80)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=128)])
+    username = StringField(
+        "Username", validators=[DataRequired(), Length(max=USERNAME_LENGTH[1])]
+    )
+    password = PasswordField(
+        "Password", validators=[DataRequired(), Length(max=PASSWORD_LENGTH[1])]
+    )
     remember = BooleanField("Keep me logged in")
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired(), Length(max=PASSWORD_LENGTH[1])],
+    )
+    password = password_field("New password")
+    confirm = PasswordField(
+        "Repeat new password",
+        validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
+    )

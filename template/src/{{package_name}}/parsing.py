@@ -1,0 +1,151 @@
+"""How every route reads its input: request bodies, JSON, form fields and URLs.
+
+Malformed input of any kind is the client's mistake, answered 400 or 404 before
+it can reach a view or the database as a value they cannot handle (and so
+become a 500):
+
+- a body the server cannot read (a malformed chunked encoding, say);
+- JSON nested deeper than Python can parse, or holding text no database can
+  store: unpaired UTF-16 surrogates, and NUL characters, which PostgreSQL
+  refuses in text;
+- NUL characters in form fields, the query string or the path;
+- integers in URLs (``<int:...>``) too large for a 64-bit database column,
+  which simply match no route.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask, abort, request
+from flask import Request as FlaskRequest
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.routing import IntegerConverter, ValidationError
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import get_input_stream
+
+# The largest value a signed 64-bit integer column holds.
+LARGEST_INTEGER = 2**63 - 1
+UNSTORABLE_TEXT = "Text must not contain NUL characters or unpaired surrogates."
+
+
+def init_app(app: Flask) -> None:
+    """Call before blueprints are registered: their routes' converters are
+    chosen as they are added."""
+    app.request_class = Request
+    app.json = JSONProvider(app)
+    app.url_map.converters["int"] = BoundedIntegerConverter
+    app.before_request(refuse_nul_in_url)
+
+
+def storable(text: str) -> bool:
+    """Whether a database can store ``text``: no NUL, no unpaired surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class BodyStream:
+    """The request body; a failure to read it is the client's (400), not a bug."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        return self._call(self._stream.read, size)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._call(self._stream.readline, size)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+    @staticmethod
+    def _call(method: Any, size: int) -> bytes:
+        try:
+            data: bytes = method(size)
+        except HTTPException:
+            raise
+        except Exception:
+            # WSGI servers raise their own exception types for bodies they
+            # cannot decode (gunicorn: InvalidChunkSize, NoMoreData...).
+            raise BadRequest("The request body is malformed.") from None
+        return data
+
+
+class Request(FlaskRequest):
+    @cached_property
+    def stream(self) -> Any:
+        return BodyStream(
+            get_input_stream(self.environ, max_content_length=self.max_content_length)
+        )
+
+    def _load_form_data(self) -> None:
+        super()._load_form_data()
+        for key, values in self.form.lists():
+            if not (storable(key) and all(storable(value) for value in values)):
+                raise BadRequest(UNSTORABLE_TEXT)
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        """A 400 that says what is wrong with the body (Flask's own says
+        nothing in production); a body that is not JSON at all stays a 415."""
+        if e is None:
+            return super().on_json_loading_failed(e)
+        if isinstance(e, UnusableJSONError):
+            raise BadRequest(str(e)) from None
+        raise BadRequest("The body is not valid JSON.") from None
+
+
+class UnusableJSONError(ValueError):
+    """JSON that parses, but that no view could use or store."""
+
+
+class JSONProvider(DefaultJSONProvider):
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            data = super().loads(s, **kwargs)
+        except RecursionError:
+            raise UnusableJSONError("The JSON body is nested too deeply.") from None
+        if not all_storable(data):
+            raise UnusableJSONError(UNSTORABLE_TEXT)
+        return data
+
+
+def all_storable(data: Any) -> bool:
+    """Whether every string in parsed JSON, keys included, is storable."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not storable(item):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
+class BoundedIntegerConverter(IntegerConverter):
+    """``<int:...>`` matching only what a 64-bit column holds; larger is a 404."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", LARGEST_INTEGER)
+        super().__init__(map, *args, **kwargs)
+
+    def to_python(self, value: str) -> Any:
+        if len(value) > len(str(LARGEST_INTEGER)):
+            # Far too large, and too long for int() to read quickly.
+            raise ValidationError()
+        return super().to_python(value)
+
+
+def refuse_nul_in_url() -> None:
+    if "\x00" in request.path or b"%00" in request.query_string:
+        abort(400, description=UNSTORABLE_TEXT)
