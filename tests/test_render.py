@@ -94,6 +94,7 @@ def expected_files(package: str, *, auth: bool, api: bool, jobs: str = "none") -
                 "commands.py",
                 "forms.py",
                 "redirects.py",
+                "redis_counts.py",
                 "routes.py",
                 "sessions.py",
                 "throttle.py",
