@@ -2,10 +2,11 @@
 (PostgreSQL, accounts, API, Celery jobs) under gunicorn behind the shipped
 deploy/nginx.conf, sharing one PostgreSQL and one Redis, with a real Celery worker.
 
-Sessions and login limits are shared across instances; concurrent migrations
-take turns; jobs queued through either instance run on the worker; restarting
-the instances one at a time under reads and writes fails no request; a Redis
-outage degrades as the generated README documents and recovers by itself.
+Sessions and login limits (counted in Redis) are shared across instances;
+concurrent migrations take turns; jobs queued through either instance run on the
+worker; restarting the instances one at a time under reads and writes fails no
+request; a Redis outage degrades as the generated README documents (jobs refused,
+login limits counted in the database) and recovers by itself.
 """
 
 from __future__ import annotations
@@ -82,6 +83,27 @@ def test_a_session_made_on_one_instance_works_on_the_other(cluster: Cluster) -> 
         assert "alice</a>" in account.text
 
 
+# Counts the rows of the login_attempts table of the database in argv[1].
+COUNT_LOGIN_ATTEMPTS = """
+import sys
+import psycopg
+
+with psycopg.connect(sys.argv[1]) as connection:
+    print(connection.execute("SELECT count(*) FROM login_attempts").fetchone()[0])
+"""
+
+
+def rows_in_the_database(cluster: Cluster) -> int:
+    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    return int(cluster.project.run("python", "-c", COUNT_LOGIN_ATTEMPTS, url).stdout)
+
+
+def counts_in_redis(cluster: Cluster) -> int:
+    reply = cluster.redis.command("KEYS", "login-attempts:*")
+    assert reply.startswith(b"*"), reply
+    return int(reply[1 : reply.index(b"\r\n")])
+
+
 def test_the_login_limit_is_counted_once_across_both_instances(cluster: Cluster) -> None:
     ports = [instance.port for instance in cluster.instances]
     client = Client(ports[0], source="127.0.0.12")
@@ -94,6 +116,9 @@ def test_the_login_limit_is_counted_once_across_both_instances(cluster: Cluster)
     assert client.log_in("alice", PASSWORD, port=ports[1]).status == 429
     # Another client is not affected.
     assert Client(ports[1], source="127.0.0.13").log_in("alice", PASSWORD).status == 302
+    # REDIS_URL holds the counts; the database writes none.
+    assert counts_in_redis(cluster) > 0
+    assert rows_in_the_database(cluster) == 0
 
 
 def test_the_account_limit_is_counted_once_across_both_instances(cluster: Cluster) -> None:
@@ -115,6 +140,7 @@ def test_the_account_limit_is_counted_once_across_both_instances(cluster: Cluste
         for n in range(11)
     ]
     assert unknown == [200] * 10 + [429]
+    assert rows_in_the_database(cluster) == 0
 
 
 def finished_export(client: Client, location: str, port: int) -> dict:
@@ -284,16 +310,20 @@ def test_a_redis_outage_degrades_as_documented_and_recovers(cluster: Cluster) ->
         assert response.status == 200, (path, response.text)
     assert client.get(before["download_url"]).status == 200
     assert client.api("POST", "/items", {"name": "written during the outage"}).status == 201
-    # Login limits are counted in the database, which Redis's outage leaves
-    # alone: logins work, and a guesser is stopped after exactly 10 tries,
-    # whichever instance each lands on.
+    # Login attempts are counted in the database instead: logins work, and a
+    # guesser is stopped after exactly 10 tries, whichever instance each lands on.
     guesser = Client(first, source="127.0.0.17")
     ports = [first, second]
     guesses = [guesser.log_in(f"guess-{n}", "wrong", port=ports[n % 2]).status for n in range(11)]
     seen += guesses
     assert guesses == [200] * 10 + [429], guesses
+    assert rows_in_the_database(cluster) > 0
     assert Client(second, source="127.0.0.18").log_in("alice", PASSWORD).status == 302
     assert 500 not in seen
+    # Each worker process warned once that Redis was unreachable, not once per attempt.
+    for instance in cluster.instances:
+        log = instance.logs[-1].read_text()
+        assert 0 < log.count("Redis unreachable for login limits") <= 2, log
 
     cluster.redis.start()
     # Queuing works again, and the worker, which reconnects by itself, runs it.
@@ -309,3 +339,25 @@ def test_a_redis_outage_degrades_as_documented_and_recovers(cluster: Cluster) ->
     wait_for(accepted_again, "exports accepted again after Redis came back")
     after = finished_export(client, accepted[0].headers["Location"], cluster.nginx_port)
     assert after["status"] == "succeeded", after
+
+    # Login attempts are counted in Redis again, by each process within a few
+    # seconds, and no longer in the database. (A new address and name for each
+    # attempt, so that no limit is reached.)
+    probes = (Client(first, source=f"127.0.3.{n}") for n in range(1, 250))
+    keys = counts_in_redis(cluster)
+
+    def counted_in_redis() -> bool:
+        port = ports[int(time.monotonic()) % 2]
+        assert next(probes).log_in("probe", "wrong", port=port).status == 200
+        return counts_in_redis(cluster) > keys
+
+    wait_for(counted_in_redis, "login attempts counted in Redis again", timeout=30)
+    time.sleep(6)  # every process has tried Redis again by now
+    rows, keys = rows_in_the_database(cluster), counts_in_redis(cluster)
+    for n, port in enumerate(ports * 2):
+        assert next(probes).log_in(f"probe-{n}", "wrong", port=port).status == 200
+    assert rows_in_the_database(cluster) == rows
+    # Twelve new counts (two windows for each address, one for each name), less
+    # any of the earlier ones whose windows ended meanwhile.
+    assert counts_in_redis(cluster) > keys
+    assert Client(second, source="127.0.0.18").log_in("alice", PASSWORD).status == 302
