@@ -53,6 +53,7 @@ CONFLICT_MARKER = re.compile(rb"^(<{7}|>{7})( |\r?$)", re.MULTILINE)
 ADDED_QUESTIONS: dict[str, tuple[str, object]] = {
     "docker": ("0.2.0", False),
     "ci": ("0.2.0", "none"),
+    "jobs": ("0.7.0", "none"),
 }
 
 # Files a release moved: (release, old path, new path). The guard merges a

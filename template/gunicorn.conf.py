@@ -8,11 +8,14 @@ wait on a slow client.
 
 import math
 import os
+import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gunicorn.http import wsgi
+from gunicorn.workers.sync import SyncWorker
 
 
 def cgroup_cpu_limit() -> float | None:
@@ -119,7 +122,8 @@ workers = configured_workers()
 # A worker silent this long is killed and replaced; the proxy's read timeout
 # (60 s in deploy/nginx.conf) is longer, so the client gets a clean 502.
 timeout = 30
-# On SIGTERM, give in-flight requests this long to finish.
+# On SIGTERM, give in-flight requests, and the connections already waiting for
+# a worker (see post_worker_init), this long to finish.
 graceful_timeout = 30
 # Recycle each worker after 1,000 to 1,100 requests, bounding slow memory
 # growth; the jitter keeps workers from restarting all at once.
@@ -149,6 +153,43 @@ def post_fork(server: Any, worker: Any) -> None:
         with app.app_context():
             for engine in database.engines.values():
                 engine.dispose(close=False)
+
+
+def post_worker_init(worker: Any) -> None:
+    """On SIGTERM, serve the connections already waiting, then stop listening.
+
+    Gunicorn's own handler makes a sync worker exit after its current request,
+    and once the last worker has gone the kernel resets the connections still
+    queued on the socket: requests nginx has sent and must not send to another
+    instance (a POST could run twice), so a restart would fail them. Instead the
+    workers first shrink the queue to nothing, so that new connections wait (the
+    kernel ignores them and clients try again a second later, by which time the
+    socket is closed and refuses them: nginx then goes to another instance), then
+    serve the connections already queued, then close the socket at once.
+    """
+    if not isinstance(worker, SyncWorker):
+        return
+    wait_for_connections = worker.wait
+    draining = False
+
+    def drain(signum: int, frame: Any) -> None:
+        nonlocal draining
+        draining = True
+        worker.max_requests = sys.maxsize  # no recycling half way
+        for listener in worker.sockets:
+            listener.sock.listen(0)
+
+    def wait_unless_draining(timeout: float) -> Any:
+        # The worker waits only once no connection is queued.
+        if not draining:
+            return wait_for_connections(timeout)
+        for listener in worker.sockets:
+            listener.close()
+        worker.alive = False
+        return []
+
+    worker.wait = wait_unless_draining
+    signal.signal(signal.SIGTERM, drain)
 
 
 # Gunicorn names itself in a `Server` header on every response, which tells an

@@ -5,6 +5,7 @@ import pytest
 from helpers import (
     PostgresServer,
     Project,
+    RedisServer,
     TemplateRepo,
     development_version,
     release_history,
@@ -40,6 +41,15 @@ def default_project(template: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for this test session (one per xdist worker)."""
     server = PostgresServer().start()
+    yield server
+    server.stop()
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def redis() -> Iterator[RedisServer]:
+    """A real Redis server for this test session (one per xdist worker)."""
+    server = RedisServer().start()
     yield server
     server.stop()
     server.remove()

@@ -384,12 +384,18 @@ def gunicorn(project: Project, env: Mapping[str, str]) -> AbstractContextManager
     return serving(gunicorn_command(project, port), project.path, env, port)
 
 
-def site_config(project: Project, nginx_port: int, app_port: int) -> str:
-    """The shipped file, pointed at this test's ports and checkout; nothing else changes."""
+def site_config(project: Project, nginx_port: int, app_ports: int | Sequence[int]) -> str:
+    """The shipped file, pointed at this test's ports (one upstream server line per
+    app instance, as its comment says) and checkout; nothing else changes."""
     text = (project.path / "deploy" / "nginx.conf").read_text()
+    ports = [app_ports] if isinstance(app_ports, int) else list(app_ports)
+    shipped = re.search(r"^    server 127\.0\.0\.1:8000 .*;$", text, re.MULTILINE)
+    assert shipped, "deploy/nginx.conf has no upstream server line for 127.0.0.1:8000"
+    line = shipped.group(0)
+    servers = "\n".join(line.replace(":8000 ", f":{port} ") for port in ports)
     replacements = {
         "listen 80;": f"listen 127.0.0.1:{nginx_port};",
-        "server 127.0.0.1:8000 ": f"server 127.0.0.1:{app_port} ",
+        line: servers,
         "/srv/flask-service/src/": f"{project.path}/src/",
     }
     for old, new in replacements.items():
@@ -399,11 +405,12 @@ def site_config(project: Project, nginx_port: int, app_port: int) -> str:
 
 
 @contextmanager
-def nginx(project: Project, folder: Path, app_port: int) -> Iterator[int]:
-    """Debian's nginx serving deploy/nginx.conf on a loopback port; yields the port."""
+def nginx(project: Project, folder: Path, app_ports: int | Sequence[int]) -> Iterator[int]:
+    """Debian's nginx serving deploy/nginx.conf on a loopback port, in front of the
+    app on ``app_ports``; yields nginx's port."""
     port = free_port()
     folder.mkdir()
-    (folder / "site.conf").write_text(site_config(project, port, app_port))
+    (folder / "site.conf").write_text(site_config(project, port, app_ports))
     # What /etc/nginx/nginx.conf gives a conf.d file, with this test's own folders;
     # workers run as root to read the static files under pytest's private tmp folder.
     (folder / "nginx.conf").write_text(
@@ -766,3 +773,75 @@ def assert_green(project: Project) -> None:
     project.run("ruff", "format", "--check", ".")
     result = project.pytest()
     assert " passed" in result.stdout, result.stdout
+
+
+class RedisServer:
+    """A throwaway Redis (Debian's redis-server) on a loopback port, which tests
+    may stop and start again on the same port."""
+
+    def __init__(self) -> None:
+        self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not Path(self.binary).exists():
+            raise RuntimeError(
+                "redis-server is not installed: `apt-get install redis-server` (CI does this)"
+            )
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="redis-"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.folder),
+                # Queued jobs survive a restart, as with compose's appendonly Redis.
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--logfile",
+                str(self.folder / "redis.log"),
+            ]
+        )
+        deadline = time.monotonic() + 20
+        while not self.ping():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log = self.folder / "redis.log"
+                raise AssertionError(f"redis-server did not start:\n{log.read_text()}")
+            time.sleep(0.05)
+        return self
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as connection:
+                connection.sendall(b"PING\r\n")
+                return connection.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def command(self, *words: str) -> bytes:
+        """One command over RESP; returns the raw reply."""
+        message = f"*{len(words)}\r\n" + "".join(
+            f"${len(word.encode())}\r\n{word}\r\n" for word in words
+        )
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as connection:
+            connection.sendall(message.encode())
+            return connection.recv(65536)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+        self.process = None
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

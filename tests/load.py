@@ -2,11 +2,14 @@
 with the server it measures.
 
     python tests/load.py URL --requests 3000 --concurrency 50 [--seconds 60]
+        [--method POST --body '{"name": "x"}' --header 'Content-Type: application/json']
 
-Sends GET requests over fresh connections (one request each, as gunicorn's sync
-workers serve them) from `concurrency` clients until `requests` have been sent
-or `seconds` have passed, then prints one JSON object: counts by status, errors
-by kind, requests per second and latency percentiles in milliseconds. Loopback
+Sends requests (GET unless --method says otherwise, with the given headers and
+body) over fresh connections (one request each, as gunicorn's sync workers
+serve them) from `concurrency` clients until `requests` have been sent or
+`seconds` have passed (or SIGTERM arrives: requests in flight still finish),
+then prints one JSON object: counts by status, errors by
+kind, requests per second and latency percentiles in milliseconds. Loopback
 targets only: it refuses any other host.
 """
 
@@ -15,17 +18,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-async def one_request(host: str, port: int, path: str) -> int:
+async def one_request(host: str, port: int, path: str, request: Request) -> int:
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        head = f"{request.method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+        for header in request.headers:
+            head += f"{header}\r\n"
+        if request.body is not None:
+            head += f"Content-Length: {len(request.body)}\r\n"
+        writer.write(head.encode() + b"\r\n" + (request.body or b""))
         await writer.drain()
         status_line = await reader.readline()
         if not status_line:
@@ -36,7 +46,17 @@ async def one_request(host: str, port: int, path: str) -> int:
         writer.close()
 
 
-async def run(url: str, total: int, concurrency: int, seconds: float) -> dict[str, object]:
+@dataclass
+class Request:
+    method: str = "GET"
+    headers: list[str] = field(default_factory=list)
+    body: bytes | None = None
+
+
+async def run(
+    url: str, total: int, concurrency: int, seconds: float, request: Request | None = None
+) -> dict[str, object]:
+    request = request or Request()
     parts = urlsplit(url)
     if parts.hostname not in LOOPBACK:
         raise SystemExit(f"refusing to load {parts.hostname}: loopback addresses only")
@@ -47,13 +67,19 @@ async def run(url: str, total: int, concurrency: int, seconds: float) -> dict[st
     sent = 0
     deadline = time.monotonic() + seconds
 
+    def stop_sending() -> None:
+        nonlocal deadline
+        deadline = 0
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop_sending)
+
     async def client() -> None:
         nonlocal sent
         while sent < total and time.monotonic() < deadline:
             sent += 1
             started = time.perf_counter()
             try:
-                status = await asyncio.wait_for(one_request(host, port, path), timeout=10)
+                status = await asyncio.wait_for(one_request(host, port, path, request), timeout=10)
             except (TimeoutError, OSError, ValueError, IndexError) as error:
                 errors[type(error).__name__] += 1
             else:
@@ -87,8 +113,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--header", action="append", default=[], help="'Name: value'")
+    parser.add_argument("--body", help="sent as is, with its Content-Length")
     options = parser.parse_args()
-    result = asyncio.run(run(options.url, options.requests, options.concurrency, options.seconds))
+    body = None if options.body is None else options.body.encode()
+    request = Request(options.method, options.header, body)
+    result = asyncio.run(
+        run(options.url, options.requests, options.concurrency, options.seconds, request)
+    )
     print(json.dumps(result))
 
 

@@ -32,6 +32,7 @@ from helpers import (
 INITIAL = "migrations/versions/0001_initial.py"
 OWNERS_MIGRATION = "migrations/versions/0002_api_tokens_and_item_owners.py"
 ACCOUNTS_MIGRATION = "migrations/versions/0003_accounts_hardening.py"
+EXPORTS_MIGRATION = "migrations/versions/0004_exports.py"
 ROUTES = "src/flask_service/api/routes.py"
 API_TEST = "tests/test_api.py"
 
@@ -160,8 +161,21 @@ LEGACY_OWNER = "legacy-items"
             {"change": {}, "back": {}},
             {},
         ),
+        # Items and their owner stay through jobs coming and going.
+        (
+            {},
+            {"jobs": "celery"},
+            {"change": {"kept": "keeper"}, "back": {"kept": "keeper"}},
+            {},
+        ),
     ],
-    ids=["api-off-and-on", "auth-off-and-on", "auth-on-and-off", "both-on-and-off"],
+    ids=[
+        "api-off-and-on",
+        "auth-off-and-on",
+        "auth-on-and-off",
+        "both-on-and-off",
+        "jobs-on-and-off",
+    ],
 )
 def test_the_existing_database_follows_answer_changes_both_ways(
     template_repo: tuple[TemplateRepo, str],
@@ -177,7 +191,8 @@ def test_the_existing_database_follows_answer_changes_both_ways(
     project.run("flask", "db", "upgrade", env=env)
     project.run("python", "-c", SEED, env=env)
     before = json.loads(project.run("python", "-c", COUNT, env=env).stdout)
-    back = {key: start.get(key, True) for key in change}
+    defaults = {"auth": True, "api": True, "jobs": "none"}
+    back = {key: start.get(key, defaults[key]) for key in change}
 
     counts = {}
     for answers, step in ((change, "change"), (back, "back")):
@@ -187,6 +202,7 @@ def test_the_existing_database_follows_answer_changes_both_ways(
         assert untouched_migration(project, INITIAL), f"{step}: 0001 was rewritten"
         assert untouched_migration(project, OWNERS_MIGRATION), f"{step}: 0002 was rewritten"
         assert untouched_migration(project, ACCOUNTS_MIGRATION), f"{step}: 0003 was rewritten"
+        assert untouched_migration(project, EXPORTS_MIGRATION), f"{step}: 0004 was rewritten"
         written = re.findall(r"NEW MIGRATION (migrations/versions/\S+):", output)
         assert len(written) == 1, output
         assert (project.path / written[0]).is_file()

@@ -74,11 +74,12 @@ def ignored(path: str, dockerignore: Path) -> bool:
     return verdict
 
 
+@pytest.mark.parametrize("jobs", ["none", "celery"])
 @pytest.mark.parametrize("database", DATABASES)
 def test_compose_file_matches_the_specification(
-    copy: Callable[..., Project], database: str
+    copy: Callable[..., Project], database: str, jobs: str
 ) -> None:
-    project = copy(database=database)
+    project = copy(database=database, jobs=jobs)
     result = subprocess.run(
         ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"],
         cwd=project.path,
@@ -128,6 +129,51 @@ def test_compose_puts_the_vm_nginx_file_in_front_of_the_app(
     static = re.search(r"alias (\S+);", nginx).group(1)
     assert mounts["./src/flask_service/static"] == static.rstrip("/")
     assert "server 127.0.0.1:8000 " in nginx
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_compose_runs_a_worker_and_redis_for_jobs(
+    copy: Callable[..., Project], database: str
+) -> None:
+    project = copy(database=database, jobs="celery")
+    compose = yaml.safe_load((project.path / "compose.yaml").read_text())
+    services = compose["services"]
+    app, worker, redis = services["app"], services["worker"], services["redis"]
+    # The worker is the app's image with the README's command, and its settings.
+    assert worker["image"] == app["image"]
+    assert worker["environment"] == app["environment"]
+    assert worker.get("volumes") == app.get("volumes")
+    assert worker["command"] == [
+        "celery",
+        "--app",
+        "flask_service.worker",
+        "worker",
+        "--loglevel",
+        "INFO",
+    ]
+    readme = (project.path / "README.md").read_text()
+    assert "celery --app flask_service.worker worker --loglevel INFO" in readme
+    # One Redis for everything, healthy before the app and worker start, whose
+    # queued jobs survive a restart.
+    assert app["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    for service in (app, worker):
+        assert service["depends_on"]["redis"] == {"condition": "service_healthy"}
+        assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert redis["image"].startswith("redis:")
+    assert "--appendonly" in redis["command"]
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    volume, mount = redis["volumes"][0].split(":")
+    assert (volume, mount) == ("redis-data", "/data")
+    assert volume in compose["volumes"]
+    # The image's HTTP check would fail for a worker: it answers Celery's ping.
+    assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
+    assert worker["stop_grace_period"] == "60s"
+
+
+def test_compose_has_no_worker_or_redis_without_jobs(copy: Callable[..., Project]) -> None:
+    compose = yaml.safe_load((copy().path / "compose.yaml").read_text())
+    assert set(compose["services"]) == {"migrate", "app", "proxy"}
+    assert "REDIS_URL" not in compose["x-app"]["environment"]
 
 
 def test_compose_keeps_sqlite_on_the_volume_the_image_declares(

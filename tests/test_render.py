@@ -12,8 +12,11 @@ import pytest
 import yaml
 from helpers import TEAM_FILES, Project
 
-VARIANTS = [{"auth": auth, "api": api} for auth, api in itertools.product([True, False], repeat=2)]
-VARIANT_IDS = [f"auth={v['auth']}-api={v['api']}" for v in VARIANTS]
+VARIANTS = [
+    {"auth": auth, "api": api, "jobs": jobs}
+    for auth, api, jobs in itertools.product([True, False], [True, False], ["none", "celery"])
+]
+VARIANT_IDS = [f"auth={v['auth']}-api={v['api']}-jobs={v['jobs']}" for v in VARIANTS]
 # Copier's own syntax must never reach a generated file; Flask's templates use
 # Jinja too, so "{{" alone is only residue outside them.
 COPIER_RESIDUE = re.compile(r"{%-?\s*(end)?raw|_copier_|copier_conf|\.jinja\b")
@@ -26,7 +29,7 @@ AWKWARD = {
 }
 
 
-def expected_files(package: str, *, auth: bool, api: bool) -> set[str]:
+def expected_files(package: str, *, auth: bool, api: bool, jobs: str = "none") -> set[str]:
     files = {
         ".copier-answers.yml",
         ".env.example",
@@ -66,6 +69,7 @@ def expected_files(package: str, *, auth: bool, api: bool) -> set[str]:
         "migrations/versions/0001_initial.py",
         "migrations/versions/0002_api_tokens_and_item_owners.py",
         "migrations/versions/0003_accounts_hardening.py",
+        "migrations/versions/0004_exports.py",
         "tests/__init__.py",
         "tests/conftest.py",
         "tests/test_assets.py",
@@ -90,6 +94,7 @@ def expected_files(package: str, *, auth: bool, api: bool) -> set[str]:
                 "commands.py",
                 "forms.py",
                 "redirects.py",
+                "redis_counts.py",
                 "routes.py",
                 "sessions.py",
                 "throttle.py",
@@ -139,6 +144,18 @@ def expected_files(package: str, *, auth: bool, api: bool) -> set[str]:
             f"src/{package}/templates/auth/_tokens.html",
             f"src/{package}/templates/auth/token_created.html",
             "tests/test_tokens.py",
+        }
+    if jobs == "celery":
+        files |= {
+            f"src/{package}/jobs/__init__.py",
+            f"src/{package}/worker.py",
+            "tests/test_jobs.py",
+        }
+    if jobs == "celery" and api:
+        files |= {
+            f"src/{package}/jobs/exports.py",
+            f"src/{package}/api/exports.py",
+            "tests/test_exports.py",
         }
     return files
 
@@ -200,6 +217,7 @@ def test_answers_file_records_every_question(copy: Callable[..., Project]) -> No
         "api": True,
         "docker": True,
         "ci": "github",
+        "jobs": "none",
     }
 
 

@@ -83,8 +83,8 @@ def test_skip_answered_cannot_give_old_projects_new_defaults_silently(
 
     output = copier_update(project, "--skip-tasks", "--skip-answered", check=False)
 
-    assert "NOT UPDATING: this release asks docker, ci, which the project predates" in output
-    assert '--data docker=false --data ci="none"' in output
+    assert "NOT UPDATING: this release asks docker, ci, jobs, which the project predates" in output
+    assert '--data docker=false --data ci="none" --data jobs="none"' in output
     assert git(project.path, "status", "--porcelain") == ""
     assert "Traceback" not in output
 

@@ -1,8 +1,12 @@
-"""Limits on login and registration attempts, counted in the database.
+"""Limits on login and registration attempts, counted in Redis or the database.
 
-Every worker process and every instance of the service shares the database, so
-the limits hold exactly as configured however many of them there are, with no
-other server to run. Two limits apply to logging in:
+The counts are kept where every worker process and every instance of the
+service shares them, so the limits hold exactly as configured however many of
+them there are: in Redis when the service has one (LOGIN_LIMITS_REDIS_URL, by
+default REDIS_URL; see redis_counts.py), which spares the database a write per
+attempt, else in the database, with no other server to run. While that Redis is
+unreachable, the database counts instead, so that the limits neither lapse nor
+lock everyone out, and no attempt fails for it. Two limits apply to logging in:
 
 - per client address (LOGIN_RATE_LIMIT), also for registering; an IPv6
   client counts as its /64, which it is given whole;
@@ -17,7 +21,7 @@ username fields).
 
 Flask-Limiter would check its limits on every request, health checks included,
 and cannot keep its counts in the database; these are the only two places that
-need limits, and one upsert per limit is all they take.
+need limits, and one upsert (or one Redis transaction) per limit is all they take.
 """
 
 import hashlib
@@ -33,6 +37,7 @@ from werkzeug.exceptions import TooManyRequests
 from ..config import parse_rate_limits
 from ..extensions import db
 from ..models import username_key, utcnow
+from .redis_counts import RedisCounts
 
 # One statement counts an attempt: it starts a new window, or adds to the
 # current one. SQLite (3.24 and later) and PostgreSQL both read it this way.
@@ -89,36 +94,70 @@ def check_account(username: str) -> None:
 
 def forget_account(username: str) -> None:
     """Clear an account's count after a successful login."""
-    for seconds in windows("LOGIN_ACCOUNT_LIMIT"):
-        subject = subject_for("account", username_key(username), seconds)
+    if not current_app.config["LOGIN_LIMITS_ENABLED"]:
+        return
+    subjects = [
+        subject_for("account", username_key(username), seconds)
+        for seconds in windows("LOGIN_ACCOUNT_LIMIT")
+    ]
+    if counts := redis_counts():
+        counts.forget(subjects)
+    # Also what an outage of Redis may have left in the database.
+    for subject in subjects:
         db.session.execute(FORGET, {"subject": subject})
 
 
 def check(kind: str, value: str, setting: str) -> None:
     if not current_app.config["LOGIN_LIMITS_ENABLED"]:
         return
+    limits = parse_rate_limits(current_app.config[setting])
+    subjects = [(subject_for(kind, value, seconds), seconds) for _, seconds in limits]
+    counts = redis_counts()
+    counted = counts.count(subjects) if counts else None
+    if counted is None:
+        counted = count_in_database(subjects)
+    waits = [
+        seconds_left
+        for (attempts, _), (so_far, seconds_left) in zip(limits, counted, strict=True)
+        if so_far > attempts
+    ]
+    if waits:
+        raise TooManyRequests(
+            "Too many attempts. Please wait before trying again.",
+            retry_after=max(1, math.ceil(max(waits))),
+        )
+
+
+def redis_counts() -> RedisCounts | None:
+    """The app's counts in Redis, or None if its login limits use no Redis."""
+    url = current_app.config["LOGIN_LIMITS_REDIS_URL"]
+    if not url:
+        return None
+    counts = current_app.extensions.get("login_limits_redis")
+    if counts is None or counts.url != url:
+        counts = current_app.extensions["login_limits_redis"] = RedisCounts(url)
+    return counts
+
+
+def count_in_database(subjects: list[tuple[str, int]]) -> list[tuple[int, float]]:
+    """Count an attempt in each ``(subject, seconds)`` window: each one's
+    attempts so far and the seconds it has left."""
     now = utcnow()
-    wait = 0.0
-    for attempts, seconds in parse_rate_limits(current_app.config[setting]):
-        subject = subject_for(kind, value, seconds)
+    counted = []
+    for subject, seconds in subjects:
         window_ends = now + timedelta(seconds=seconds)
         db.session.execute(
             COUNT_ATTEMPT, {"subject": subject, "now": now, "window_ends": window_ends}
         )
-        counted, ends = db.session.execute(READ_ATTEMPTS, {"subject": subject}).one()
-        if counted == 1:
+        so_far, ends = db.session.execute(READ_ATTEMPTS, {"subject": subject}).one()
+        if so_far == 1:
             # A new window: a good moment to drop the windows that have ended.
             db.session.execute(FORGET_EXPIRED, {"now": now})
-        if counted > attempts:
-            # SQLite gives back times without their zone; they are UTC.
-            ends = ends if ends.tzinfo else ends.replace(tzinfo=UTC)
-            wait = max(wait, (ends - now).total_seconds())
+        # SQLite gives back times without their zone; they are UTC.
+        ends = ends if ends.tzinfo else ends.replace(tzinfo=UTC)
+        counted.append((so_far, (ends - now).total_seconds()))
     db.session.commit()
-    if wait:
-        raise TooManyRequests(
-            "Too many attempts. Please wait before trying again.",
-            retry_after=max(1, math.ceil(wait)),
-        )
+    return counted
 
 
 def windows(setting: str) -> list[int]:

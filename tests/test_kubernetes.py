@@ -1,0 +1,124 @@
+"""deploy/kubernetes (PostgreSQL with Docker files): every manifest valid against the
+Kubernetes API's schemas, strictly (unknown fields rejected), offline with the
+schemas kubernetes-validate ships; and consistent with the image, compose.yaml,
+gunicorn.conf.py and the app: the same port, user, commands and probe paths, and
+selectors, targets and secrets that name what exists."""
+
+import re
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from helpers import Project
+
+# An older cluster still common in managed offerings, and the newest the
+# package knows.
+KUBERNETES_VERSIONS = ["1.27.0", "1.37.0"]
+FOLDER = Path("deploy/kubernetes")
+
+
+def manifests(project: Project) -> dict[str, dict]:
+    """The resources kustomization.yaml lists, by file name."""
+    folder = project.path / FOLDER
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    assert kustomization["kind"] == "Kustomization"
+    names = kustomization["resources"]
+    return {name: yaml.safe_load((folder / name).read_text()) for name in names}
+
+
+@pytest.fixture(params=["none", "celery"], ids=["jobs=none", "jobs=celery"])
+def project(request: pytest.FixtureRequest, copy: Callable[..., Project]) -> Project:
+    return copy(database="postgresql", jobs=request.param)
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_manifest_is_valid_kubernetes(project: Project, version: str) -> None:
+    resources = manifests(project)
+    # kustomization.yaml lists every manifest in the folder.
+    on_disk = {path.name for path in (project.path / FOLDER).iterdir()}
+    assert on_disk == {*resources, "kustomization.yaml"}
+    for path in (project.path / FOLDER).iterdir():
+        text = path.read_text()
+        assert not re.search(r"{{|{%|\.jinja|[ \t]$", text, re.MULTILINE), path.name
+        assert text.endswith("\n"), path.name
+        assert not text.endswith("\n\n"), path.name
+    for name, resource in resources.items():
+        try:
+            kubernetes_validate.validate(resource, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{name} against Kubernetes {version}: {error}")
+
+
+def test_the_validation_catches_a_mistake(project: Project) -> None:
+    web = manifests(project)["web.yaml"]
+    web["spec"]["template"]["spec"]["containers"][0]["readinessprobe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError, match="readinessprobe"):
+        kubernetes_validate.validate(web, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+def test_the_manifests_agree_with_the_image_compose_and_the_app(project: Project) -> None:
+    resources = manifests(project)
+    compose = yaml.safe_load((project.path / "compose.yaml").read_text())["services"]
+    dockerfile = (project.path / "Dockerfile").read_text()
+    web = resources["web.yaml"]
+    pod = web["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+
+    # The image's port, user and environment.
+    port = int(re.search(r"\bPORT=(\d+)", dockerfile).group(1))
+    assert container["ports"] == [{"name": "http", "containerPort": port}]
+    uid = int(re.search(r"useradd .*--uid (\d+)", dockerfile).group(1))
+    for resource in resources.values():
+        spec = resource["spec"].get("template", {}).get("spec")
+        if spec is not None:
+            assert spec["securityContext"]["runAsUser"] == uid
+            assert spec["securityContext"]["runAsNonRoot"] is True
+            for each in spec["containers"]:
+                assert each["envFrom"] == [{"secretRef": {"name": "flask-service"}}]
+                assert each["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"name": "PROXY_COUNT", "value": "1"} in container["env"]
+
+    # Probes ask for the app's own endpoints.
+    routes = (project.path / "src/flask_service/health/routes.py").read_text()
+    for probe, path in (("livenessProbe", "/health"), ("readinessProbe", "/health/ready")):
+        assert container[probe]["httpGet"] == {"path": path, "port": "http"}
+        assert f'@bp.get("{path}")' in routes
+    # gunicorn finishes its requests (graceful_timeout) before Kubernetes kills it.
+    gunicorn = (project.path / "gunicorn.conf.py").read_text()
+    graceful = int(re.search(r"^graceful_timeout = (\d+)$", gunicorn, re.MULTILINE).group(1))
+    pause = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert pod["spec"]["terminationGracePeriodSeconds"] > graceful + pause
+
+    # The release step is compose's; the Service, the autoscaler and the budget
+    # find the web pods.
+    migrate = resources["migrate-job.yaml"]["spec"]["template"]["spec"]["containers"][0]
+    assert migrate["command"] == compose["migrate"]["command"]
+    labels = pod["metadata"]["labels"]
+    assert web["spec"]["selector"]["matchLabels"] == labels
+    service = resources["service.yaml"]["spec"]
+    assert service["selector"] == labels
+    assert service["ports"][0]["targetPort"] == "http"
+    target = resources["autoscaler.yaml"]["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", web["metadata"]["name"])
+    assert resources["autoscaler.yaml"]["spec"]["minReplicas"] >= 2
+    assert resources["disruption-budget.yaml"]["spec"]["selector"]["matchLabels"] == labels
+
+    if "worker" not in compose:
+        assert "worker.yaml" not in resources
+        return
+    worker = resources["worker.yaml"]["spec"]["template"]["spec"]["containers"][0]
+    assert worker["command"] == [*compose["worker"]["command"], "--concurrency", "2"]
+    ping = shlex.split(worker["livenessProbe"]["exec"]["command"][-1])
+    compose_ping = shlex.split(compose["worker"]["healthcheck"]["test"][1].replace("$$", "$"))
+    assert ping[: ping.index("--timeout")] == compose_ping[: compose_ping.index("--timeout")]
+
+
+@pytest.mark.parametrize("answers", [{}, {"database": "postgresql", "docker": False}])
+def test_no_kubernetes_without_postgresql_and_docker(
+    copy: Callable[..., Project], answers: dict
+) -> None:
+    """SQLite serves one machine; and without the Dockerfile there is no image."""
+    assert not (copy(**answers).path / FOLDER).exists()

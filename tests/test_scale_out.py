@@ -1,0 +1,363 @@
+"""Scale-out on one machine, all on loopback: two instances of one generated service
+(PostgreSQL, accounts, API, Celery jobs) under gunicorn behind the shipped
+deploy/nginx.conf, sharing one PostgreSQL and one Redis, with a real Celery worker.
+
+Sessions and login limits (counted in Redis) are shared across instances;
+concurrent migrations take turns; jobs queued through either instance run on the
+worker; restarting the instances one at a time under reads and writes fails no
+request; a Redis outage degrades as the generated README documents (jobs refused,
+login limits counted in the database) and recovers by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cluster import (
+    PASSWORD,
+    Client,
+    Cluster,
+    Response,
+    running_cluster,
+    wait_for,
+    worker_service,
+)
+from helpers import ROOT, PostgresServer, Project, clean_environment, render
+
+pytestmark = pytest.mark.xdist_group("scale-out")
+
+ANSWERS = {"database": "postgresql", "jobs": "celery"}
+LOAD = ROOT / "tests" / "load.py"
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
+) -> Iterator[Cluster]:
+    folder = tmp_path_factory.mktemp("scale-out")
+    project = Project(render(template, folder / "svc", ANSWERS)).install()
+    with running_cluster(project, postgres.create_database(), folder) as cluster:
+        yield cluster
+
+
+def test_three_upgrades_at_once_on_an_empty_database_all_succeed(
+    cluster: Cluster, postgres: PostgresServer
+) -> None:
+    env = {**cluster.env, "DATABASE_URL": postgres.create_database()}
+    upgrades = [
+        subprocess.Popen(
+            [cluster.project.bin("flask"), "db", "upgrade"],
+            cwd=cluster.project.path,
+            env=clean_environment(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for upgrade in upgrades:
+        output, _ = upgrade.communicate(timeout=120)
+        assert upgrade.returncode == 0, output
+    current = cluster.project.run("flask", "db", "current", env=env).stdout
+    assert current.split() == ["0004", "(head)"], current
+    cluster.project.run("flask", "db", "check", env=env)
+
+
+def test_a_session_made_on_one_instance_works_on_the_other(cluster: Cluster) -> None:
+    first, second = (instance.port for instance in cluster.instances)
+    client = Client(first, source="127.0.0.11")
+    assert client.log_in("alice", PASSWORD).status == 302
+    for port in (second, first, cluster.nginx_port):
+        account = client.get("/auth/account", port=port)
+        assert account.status == 200, port
+        assert "alice</a>" in account.text
+
+
+# Counts the rows of the login_attempts table of the database in argv[1].
+COUNT_LOGIN_ATTEMPTS = """
+import sys
+import psycopg
+
+with psycopg.connect(sys.argv[1]) as connection:
+    print(connection.execute("SELECT count(*) FROM login_attempts").fetchone()[0])
+"""
+
+
+def rows_in_the_database(cluster: Cluster) -> int:
+    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    return int(cluster.project.run("python", "-c", COUNT_LOGIN_ATTEMPTS, url).stdout)
+
+
+def counts_in_redis(cluster: Cluster) -> int:
+    reply = cluster.redis.command("KEYS", "login-attempts:*")
+    assert reply.startswith(b"*"), reply
+    return int(reply[1 : reply.index(b"\r\n")])
+
+
+def test_the_login_limit_is_counted_once_across_both_instances(cluster: Cluster) -> None:
+    ports = [instance.port for instance in cluster.instances]
+    client = Client(ports[0], source="127.0.0.12")
+    # 10 a minute for one client address: alternating between the instances'
+    # four worker processes, the 11th attempt is refused wherever it lands.
+    # (A name of its own each time, so that only the address's limit counts.)
+    statuses = [client.log_in(f"guess-{n}", "wrong", port=ports[n % 2]).status for n in range(10)]
+    assert statuses == [200] * 10
+    assert client.log_in("guess-10", "wrong", port=ports[0]).status == 429
+    assert client.log_in("alice", PASSWORD, port=ports[1]).status == 429
+    # Another client is not affected.
+    assert Client(ports[1], source="127.0.0.13").log_in("alice", PASSWORD).status == 302
+    # REDIS_URL holds the counts; the database writes none.
+    assert counts_in_redis(cluster) > 0
+    assert rows_in_the_database(cluster) == 0
+
+
+def test_the_account_limit_is_counted_once_across_both_instances(cluster: Cluster) -> None:
+    cluster.project.run(
+        "flask", "auth", "create-user", "bob", "--password", PASSWORD, env=cluster.env
+    )
+    ports = [instance.port for instance in cluster.instances]
+    # 10 in 15 minutes for one username, from any address: ten guessers, each
+    # on an address of its own, take turns on the instances...
+    statuses = [
+        Client(ports[n % 2], source=f"127.0.1.{n}").log_in("bob", "wrong").status for n in range(10)
+    ]
+    assert statuses == [200] * 10
+    # ...and then even the right password, from yet another address, waits,
+    # as does a username nobody has, once it has had as many tries.
+    assert Client(ports[1], source="127.0.1.10").log_in("bob", PASSWORD).status == 429
+    unknown = [
+        Client(ports[n % 2], source=f"127.0.2.{n}").log_in("nobody", "wrong").status
+        for n in range(11)
+    ]
+    assert unknown == [200] * 10 + [429]
+    assert rows_in_the_database(cluster) == 0
+
+
+def finished_export(client: Client, location: str, port: int) -> dict:
+    status: dict = {}
+
+    def finished() -> bool:
+        nonlocal status
+        status = client.get(location, port=port).json()
+        return status["status"] in ("succeeded", "failed")
+
+    wait_for(finished, f"export {location} finished")
+    return status
+
+
+def test_jobs_queued_through_either_instance_run_on_the_worker(cluster: Cluster) -> None:
+    first, second = (instance.port for instance in cluster.instances)
+    client = Client(cluster.nginx_port, source="127.0.0.14")
+    assert client.log_in("alice", PASSWORD).status == 302
+    assert client.api("POST", "/items", {"name": "=2+3", "description": "from a"}).status == 201
+    for queued_on, asked_on in ((first, second), (second, first)):
+        response = client.api("POST", "/exports", {}, port=queued_on)
+        assert response.status == 202, response.text
+        location = response.headers["Location"]
+        assert re.fullmatch(r"/api/v1/exports/\d+", location)
+        export = finished_export(client, location, asked_on)
+        assert export["status"] == "succeeded", export
+        assert export["progress"] == 100
+        download = client.get(export["download_url"], port=cluster.nginx_port)
+        assert download.status == 200
+        assert download.headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert '"\'=2+3","from a"' in download.text
+    worker_log = cluster.worker_log.read_text()
+    assert worker_log.count("export_items") >= 4, worker_log  # received and succeeded, twice
+
+
+# Holds an exclusive lock on the items table until its standard input closes, so
+# an export that reads them waits.
+LOCK_ITEMS = """
+import sys
+import psycopg
+
+with psycopg.connect(sys.argv[1]) as connection:
+    connection.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_job_whose_worker_process_dies_runs_again(cluster: Cluster) -> None:
+    client = Client(cluster.nginx_port, source="127.0.0.20")
+    assert client.log_in("alice", PASSWORD).status == 302
+    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    lock = subprocess.Popen(
+        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert lock.stdout is not None
+        assert lock.stdout.readline() == "locked\n"
+        queued = client.api("POST", "/exports", {})
+        assert queued.status == 202, queued.text
+        location = queued.headers["Location"]
+        wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
+        # The job waits for the lock in a pool process: kill every pool process.
+        assert cluster.worker is not None
+        master = cluster.worker.pid
+        for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+            os.kill(int(child), signal.SIGKILL)
+        wait_for(lambda: "WorkerLostError" in cluster.worker_log.read_text(), "loss noticed")
+    finally:
+        lock.communicate(timeout=30)
+    export = finished_export(client, location, cluster.nginx_port)
+    assert (export["status"], export["attempts"]) == ("succeeded", 2), export
+
+
+def test_the_workers_compose_healthcheck_passes(cluster: Cluster) -> None:
+    kind, command = worker_service(cluster.project)["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    # As the container's shell runs it: compose turns $$ into $, HOSTNAME is the
+    # container's, and the image's venv is on PATH.
+    venv = str(Path(cluster.project.bin("celery")).parent)
+    env = {**cluster.env, "HOSTNAME": socket.gethostname(), "PATH": f"{venv}:{os.environ['PATH']}"}
+    check = subprocess.run(
+        ["sh", "-c", command.replace("$$", "$")],
+        cwd=cluster.project.path,
+        env=clean_environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "pong" in check.stdout
+
+
+def load(
+    url: str, client: Client, *, method: str = "GET", body: str | None = None
+) -> subprocess.Popen[str]:
+    """tests/load.py against ``url`` with the client's cookies and CSRF token, until
+    SIGTERM (or 120 s)."""
+    command = [sys.executable, str(LOAD), url, "--requests", "1000000", "--seconds", "120"]
+    command += ["--concurrency", "6", "--method", method]
+    cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    command += ["--header", f"Cookie: {cookie}", "--header", f"X-CSRFToken: {client.csrf_token()}"]
+    if body is not None:
+        command += ["--body", body, "--header", "Content-Type: application/json"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+
+def test_a_rolling_restart_under_reads_and_writes_fails_no_request(cluster: Cluster) -> None:
+    client = Client(cluster.nginx_port, source="127.0.0.15")
+    assert client.log_in("alice", PASSWORD).status == 302
+    base = f"http://127.0.0.1:{cluster.nginx_port}/api/v1/items"
+    reads = load(base, client)
+    writes = load(base, client, method="POST", body='{"name": "written during the restart"}')
+    runs_before = [len(instance.logs) for instance in cluster.instances]
+    try:
+        time.sleep(2)
+        started = time.monotonic()
+        for index in (0, 1):
+            cluster.stop(index)
+            cluster.start(index)
+        restart = time.monotonic() - started
+        time.sleep(2)
+    finally:
+        for run in (reads, writes):
+            run.send_signal(signal.SIGTERM)
+    outcomes = {}
+    for name, run in (("reads", reads), ("writes", writes)):
+        output, _ = run.communicate(timeout=60)
+        assert run.returncode == 0
+        outcomes[name] = json.loads(output)
+    print(f"rolling restart: {restart:.1f} s; {json.dumps(outcomes)}")
+    assert outcomes["reads"]["errors"] == {}, outcomes
+    assert set(outcomes["reads"]["statuses"]) == {"200"}, outcomes
+    assert outcomes["writes"]["errors"] == {}, outcomes
+    assert set(outcomes["writes"]["statuses"]) == {"201"}, outcomes
+    # The load went on through both restarts, and both new instances took part.
+    assert outcomes["reads"]["sent"] > 50
+    assert outcomes["writes"]["sent"] > 20
+    for index, runs in enumerate(runs_before):
+        assert cluster.served(index, since=runs) > 0
+
+
+def test_a_redis_outage_degrades_as_documented_and_recovers(cluster: Cluster) -> None:
+    first, second = (instance.port for instance in cluster.instances)
+    client = Client(cluster.nginx_port, source="127.0.0.16")
+    assert client.log_in("alice", PASSWORD).status == 302
+    queued = client.api("POST", "/exports", {})
+    assert queued.status == 202
+    before = finished_export(client, queued.headers["Location"], cluster.nginx_port)
+
+    cluster.redis.stop()
+    seen: list[int] = []
+    # Jobs are refused as unavailable, with a time to retry, and leave nothing.
+    refused = client.api("POST", "/exports", {})
+    seen.append(refused.status)
+    assert refused.status == 503, refused.text
+    assert refused.headers["Retry-After"] == "30"
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.json()["status"] == 503
+    # Everything that needs no Redis goes on.
+    for path in ("/health/ready", queued.headers["Location"], "/api/v1/items", "/auth/account"):
+        response = client.get(path)
+        seen.append(response.status)
+        assert response.status == 200, (path, response.text)
+    assert client.get(before["download_url"]).status == 200
+    assert client.api("POST", "/items", {"name": "written during the outage"}).status == 201
+    # Login attempts are counted in the database instead: logins work, and a
+    # guesser is stopped after exactly 10 tries, whichever instance each lands on.
+    guesser = Client(first, source="127.0.0.17")
+    ports = [first, second]
+    guesses = [guesser.log_in(f"guess-{n}", "wrong", port=ports[n % 2]).status for n in range(11)]
+    seen += guesses
+    assert guesses == [200] * 10 + [429], guesses
+    assert rows_in_the_database(cluster) > 0
+    assert Client(second, source="127.0.0.18").log_in("alice", PASSWORD).status == 302
+    assert 500 not in seen
+    # Each worker process warned once that Redis was unreachable, not once per attempt.
+    for instance in cluster.instances:
+        log = instance.logs[-1].read_text()
+        assert 0 < log.count("Redis unreachable for login limits") <= 2, log
+
+    cluster.redis.start()
+    # Queuing works again, and the worker, which reconnects by itself, runs it.
+    accepted: list[Response] = []
+
+    def accepted_again() -> bool:
+        response = client.api("POST", "/exports", {})
+        assert response.status in (202, 503), response.text
+        if response.status == 202:
+            accepted.append(response)
+        return bool(accepted)
+
+    wait_for(accepted_again, "exports accepted again after Redis came back")
+    after = finished_export(client, accepted[0].headers["Location"], cluster.nginx_port)
+    assert after["status"] == "succeeded", after
+
+    # Login attempts are counted in Redis again, by each process within a few
+    # seconds, and no longer in the database. (A new address and name for each
+    # attempt, so that no limit is reached.)
+    probes = (Client(first, source=f"127.0.3.{n}") for n in range(1, 250))
+    keys = counts_in_redis(cluster)
+
+    def counted_in_redis() -> bool:
+        port = ports[int(time.monotonic()) % 2]
+        assert next(probes).log_in("probe", "wrong", port=port).status == 200
+        return counts_in_redis(cluster) > keys
+
+    wait_for(counted_in_redis, "login attempts counted in Redis again", timeout=30)
+    time.sleep(6)  # every process has tried Redis again by now
+    rows, keys = rows_in_the_database(cluster), counts_in_redis(cluster)
+    for n, port in enumerate(ports * 2):
+        assert next(probes).log_in(f"probe-{n}", "wrong", port=port).status == 200
+    assert rows_in_the_database(cluster) == rows
+    # Twelve new counts (two windows for each address, one for each name), less
+    # any of the earlier ones whose windows ended meanwhile.
+    assert counts_in_redis(cluster) > keys
+    assert Client(second, source="127.0.0.18").log_in("alice", PASSWORD).status == 302
