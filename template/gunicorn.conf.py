@@ -6,9 +6,12 @@ as deploy/nginx.conf: its workers serve one request at a time and must never
 wait on a slow client.
 """
 
+import ctypes
 import math
 import os
 import signal
+import socket
+import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -162,10 +165,9 @@ def post_worker_init(worker: Any) -> None:
     and once the last worker has gone the kernel resets the connections still
     queued on the socket: requests nginx has sent and must not send to another
     instance (a POST could run twice), so a restart would fail them. Instead the
-    workers first shrink the queue to nothing, so that new connections wait (the
-    kernel ignores them and clients try again a second later, by which time the
-    socket is closed and refuses them: nginx then goes to another instance), then
-    serve the connections already queued, then close the socket at once.
+    workers first have the kernel ignore new connections (see
+    ignore_new_connections), then serve the connections already queued, then
+    close the socket at once.
     """
     if not isinstance(worker, SyncWorker):
         return
@@ -177,7 +179,7 @@ def post_worker_init(worker: Any) -> None:
         draining = True
         worker.max_requests = sys.maxsize  # no recycling half way
         for listener in worker.sockets:
-            listener.sock.listen(0)
+            ignore_new_connections(listener.sock)
 
     def wait_unless_draining(timeout: float) -> Any:
         # The worker waits only once no connection is queued.
@@ -190,6 +192,34 @@ def post_worker_init(worker: Any) -> None:
 
     worker.wait = wait_unless_draining
     signal.signal(signal.SIGTERM, drain)
+
+
+# Linux's SO_ATTACH_FILTER, which Python's socket module does not name, and a
+# classic BPF program of one instruction, "return 0" (BPF_RET | BPF_K): the
+# kernel drops every packet the socket is given.
+SO_ATTACH_FILTER = 26
+DROP_EVERY_PACKET = struct.pack("HBBI", 0x06, 0, 0, 0)
+
+
+def ignore_new_connections(listener: socket.socket) -> None:
+    """Have the kernel ignore new connections to this listening socket, keeping
+    the ones already queued for a worker.
+
+    A client whose connection is ignored tries again a second later; by then the
+    socket is closed and refuses it, and nginx takes the request, which it has
+    not sent, to another instance. Merely shrinking the queue (listen(0)) still
+    lets one connection in at a time, and one that lands just as the last worker
+    closes the socket is reset after nginx has sent it a request. Where socket
+    filters are not available (not Linux), the shrunk queue is the fallback.
+    """
+    program = ctypes.create_string_buffer(DROP_EVERY_PACKET, len(DROP_EVERY_PACKET))
+    # struct sock_fprog: the number of instructions and their address; the
+    # kernel copies the program during the call.
+    filter_program = struct.pack("HP", 1, ctypes.addressof(program))
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, filter_program)
+    except OSError:
+        listener.listen(0)
 
 
 # Gunicorn names itself in a `Server` header on every response, which tells an
