@@ -344,11 +344,12 @@ def test_a_redis_outage_degrades_as_documented_and_recovers(cluster: Cluster) ->
     # seconds, and no longer in the database. (A new address and name for each
     # attempt, so that no limit is reached.)
     probes = (Client(first, source=f"127.0.3.{n}") for n in range(1, 250))
+    names = (f"probe-waiting-{n}" for n in range(250))
     keys = counts_in_redis(cluster)
 
     def counted_in_redis() -> bool:
         port = ports[int(time.monotonic()) % 2]
-        assert next(probes).log_in("probe", "wrong", port=port).status == 200
+        assert next(probes).log_in(next(names), "wrong", port=port).status == 200
         return counts_in_redis(cluster) > keys
 
     wait_for(counted_in_redis, "login attempts counted in Redis again", timeout=30)
