@@ -1,7 +1,7 @@
 """The README's first command, as a new user types it, on the Python a fresh Debian
 or Ubuntu machine has: its pip refuses to install into the system (PEP 668), and
-the command must still generate a green project. (The second command is what
-`.ci/run` runs, read from the README.)"""
+the command must still generate a green project. The second command is the one
+`.ci/run` runs."""
 
 import re
 import subprocess
@@ -22,6 +22,11 @@ def test_the_readme_starts_with_the_two_commands() -> None:
     assert "copier copy --trust --defaults" in generate
     assert generate.endswith('"$PWD" ../my-service')
     assert run_tests.endswith("uv run pytest")
+
+
+def test_ci_runs_the_readme_s_test_command() -> None:
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert ci_lines[-1] == readme_commands()[1]
 
 
 def test_the_first_command_works_on_debian_s_own_python(tmp_path: Path) -> None:
