@@ -165,7 +165,8 @@ def api_credentials(variant: Variant, env: dict[str, str]) -> tuple[dict[str, st
     return env, output.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize(
+# The combinations with the API, each on the worker that installed it.
+on_every_api_combination = pytest.mark.parametrize(
     "variant",
     [
         pytest.param(
@@ -177,6 +178,9 @@ def api_credentials(variant: Variant, env: dict[str, str]) -> tuple[dict[str, st
     ],
     indirect=True,
 )
+
+
+@on_every_api_combination
 def test_schemathesis_finds_nothing_against_the_live_api(variant: Variant) -> None:
     """Schemathesis, from the published document, with a token, against
     gunicorn: no server error, no response the document does not describe
@@ -245,18 +249,7 @@ def json_values(text: str) -> list[object]:
     return values
 
 
-@pytest.mark.parametrize(
-    "variant",
-    [
-        pytest.param(
-            answers,
-            id=combination_id(answers),
-            marks=pytest.mark.xdist_group(combination_id(answers)),
-        )
-        for answers in API_COMBINATIONS
-    ],
-    indirect=True,
-)
+@on_every_api_combination
 def test_the_readmes_curl_session_works_against_gunicorn(
     variant: Variant, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
