@@ -40,6 +40,12 @@ BODY_ERRORS = {
     "413": "The body is larger than the service accepts.",
     "415": "The body is not sent as application/json.",
 }
+# ... and those the HTTP server answers before the request reaches the service,
+# with a page of its own.
+SERVER_ERRORS = {
+    "414": "The path and query string are longer than the HTTP server reads "
+    "(4,094 bytes under gunicorn).",
+}
 
 
 @bp.get("/openapi.json")
@@ -74,6 +80,10 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             for code, response in responses.items():
                 if code.startswith(("4", "5")):
                     as_problem(response)
+            for code, description in SERVER_ERRORS.items():
+                responses.setdefault(
+                    code, {"description": description, "content": {"text/html": {}}}
+                )
     return document
 
 
