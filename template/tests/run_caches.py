@@ -1,0 +1,101 @@
+"""What the test run builds once and every app the tests create reuses.
+
+Most tests create an app of their own, so that no setting, route or row leaks
+from one test into the next. Three things each new app would otherwise build
+again, at a cost larger than most tests: its compiled Jinja templates, the
+Python functions Werkzeug compiles to build each URL rule's links, and an empty
+database schema. The conftest installs these caches; each one gives a new app
+exactly what it would have built itself.
+"""
+
+import sqlite3
+from collections.abc import Callable
+from types import CodeType
+from typing import ClassVar
+
+from flask_sqlalchemy import SQLAlchemy
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
+from werkzeug.routing import Rule
+
+# What Werkzeug compiles for a rule: values in, the link's host and path out.
+UrlBuilder = Callable[..., tuple[str, str]]
+
+
+class CompiledTemplates(BytecodeCache):
+    """Templates compiled once for the whole test run. A template whose source
+    changed is compiled again."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, tuple[str, CodeType | None]] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        checksum, code = self.compiled.get(bucket.key, ("", None))
+        if checksum == bucket.checksum:
+            bucket.code = code
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.compiled[bucket.key] = (bucket.checksum, bucket.code)
+
+
+class RuleWithSharedBuilders(Rule):
+    """A URL rule whose link builders are compiled once for the whole test run.
+
+    Werkzeug compiles two small Python functions for every rule of every app:
+    three quarters of what ``create_app()`` costs. A builder depends only on
+    the rule as written (with its converters' arguments), how it was parsed (with
+    its host or subdomain), its converters and its defaults: the key holds them.
+    """
+
+    builders: ClassVar[dict[tuple[object, ...], UrlBuilder]] = {}
+
+    def _compile_builder(self, append_unknown: bool = True) -> UrlBuilder:
+        key = (
+            self.rule,
+            tuple(self._trace),
+            tuple((name, type(kind)) for name, kind in self._converters.items()),
+            repr(sorted((self.defaults or {}).items())),
+            append_unknown,
+        )
+        if key not in self.builders:
+            self.builders[key] = super()._compile_builder(append_unknown)
+        return self.builders[key]
+
+
+class EmptySchemas:
+    """Each test's in-memory SQLite database starts as a copy of one created
+    once per run: SQLite copies the pages of a small database far faster than
+    SQLAlchemy issues its CREATE statements. Other databases (TEST_DATABASE_URL)
+    are created and dropped as usual."""
+
+    def __init__(self) -> None:
+        # One empty database per set of tables, should a test declare a model.
+        self.copies: dict[tuple[str, ...], sqlite3.Connection] = {}
+
+    def create(self, db: SQLAlchemy) -> None:
+        if not self.in_memory(db):
+            db.create_all()
+            return
+        tables = tuple(db.metadata.tables)
+        with db.engine.connect() as connection:
+            database = connection.connection.driver_connection
+            assert isinstance(database, sqlite3.Connection)
+            if tables in self.copies:
+                self.copies[tables].backup(database)
+            else:
+                db.create_all()
+                copy = sqlite3.connect(":memory:", check_same_thread=False)
+                database.backup(copy)
+                self.copies[tables] = copy
+
+    def drop(self, db: SQLAlchemy) -> None:
+        # An in-memory database goes with its engine.
+        if not self.in_memory(db):
+            db.drop_all()
+        db.engine.dispose()
+
+    @staticmethod
+    def in_memory(db: SQLAlchemy) -> bool:
+        url = db.engine.url
+        in_memory = url.database in (None, "", ":memory:")
+        return url.get_backend_name() == "sqlite" and in_memory
