@@ -82,6 +82,7 @@ def expected_files(package: str, *, auth: bool, api: bool, jobs: str = "none") -
         "tests/test_migrations.py",
         "tests/test_parsing.py",
         "tests/run_caches.py",
+        "tests/test_run_caches.py",
         "tests/test_security.py",
     }
     files |= {path.format(package=package) for path in TEAM_FILES}
