@@ -16,6 +16,7 @@ from typing import ClassVar
 from flask_sqlalchemy import SQLAlchemy
 from jinja2 import BytecodeCache
 from jinja2.bccache import Bucket
+from sqlalchemy import text
 from werkzeug.routing import Rule
 
 # What Werkzeug compiles for a rule: values in, the link's host and path out.
@@ -63,19 +64,44 @@ class RuleWithSharedBuilders(Rule):
 
 
 class EmptySchemas:
-    """Each test's in-memory SQLite database starts as a copy of one created
-    once per run: SQLite copies the pages of a small database far faster than
-    SQLAlchemy issues its CREATE statements. Other databases (TEST_DATABASE_URL)
-    are created and dropped as usual."""
+    """Each test's database starts with every table and no rows.
+
+    An in-memory SQLite database starts as a copy of one created once per run:
+    SQLite copies the pages of a small database far faster than SQLAlchemy
+    issues its CREATE statements. On PostgreSQL (TEST_DATABASE_URL) the tables
+    are created once and emptied after each test with one TRUNCATE, unless the
+    test left other tables or lacks some (a migration test, say): then they are
+    dropped and created again. Other databases are created and dropped as usual.
+    """
 
     def __init__(self) -> None:
         # One empty database per set of tables, should a test declare a model.
         self.copies: dict[tuple[str, ...], sqlite3.Connection] = {}
+        # Databases whose tables are in place and empty.
+        self.emptied: set[str] = set()
 
     def create(self, db: SQLAlchemy) -> None:
-        if not self.in_memory(db):
-            db.create_all()
+        if self.in_memory(db):
+            self.copy_into(db)
             return
+        url = db.engine.url.render_as_string()
+        if url not in self.emptied:
+            # Tables an interrupted run left behind may hold its rows.
+            db.drop_all()
+            db.create_all()
+
+    def drop(self, db: SQLAlchemy) -> None:
+        if self.in_memory(db):
+            pass  # The database goes with its engine.
+        elif self.truncates(db) and self.tables_as_created(db):
+            self.truncate(db)
+            self.emptied.add(db.engine.url.render_as_string())
+        else:
+            db.drop_all()
+            self.emptied.discard(db.engine.url.render_as_string())
+        db.engine.dispose()
+
+    def copy_into(self, db: SQLAlchemy) -> None:
         tables = tuple(db.metadata.tables)
         with db.engine.connect() as connection:
             database = connection.connection.driver_connection
@@ -88,11 +114,23 @@ class EmptySchemas:
                 database.backup(copy)
                 self.copies[tables] = copy
 
-    def drop(self, db: SQLAlchemy) -> None:
-        # An in-memory database goes with its engine.
-        if not self.in_memory(db):
-            db.drop_all()
-        db.engine.dispose()
+    @staticmethod
+    def truncates(db: SQLAlchemy) -> bool:
+        return db.engine.dialect.name == "postgresql" and bool(db.metadata.tables)
+
+    @staticmethod
+    def tables_as_created(db: SQLAlchemy) -> bool:
+        # The catalogue, not SQLAlchemy's inspector: a tenth of the time.
+        tables = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        with db.engine.connect() as connection:
+            found = set(connection.scalars(text(tables)))
+        return found == set(db.metadata.tables)
+
+    @staticmethod
+    def truncate(db: SQLAlchemy) -> None:
+        names = ", ".join(f'"{name}"' for name in db.metadata.tables)
+        with db.engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
     @staticmethod
     def in_memory(db: SQLAlchemy) -> bool:
