@@ -16,7 +16,7 @@ from typing import ClassVar
 from flask_sqlalchemy import SQLAlchemy
 from jinja2 import BytecodeCache
 from jinja2.bccache import Bucket
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from werkzeug.routing import Rule
 
 # What Werkzeug compiles for a rule: values in, the link's host and path out.
@@ -68,38 +68,41 @@ class EmptySchemas:
 
     An in-memory SQLite database starts as a copy of one created once per run:
     SQLite copies the pages of a small database far faster than SQLAlchemy
-    issues its CREATE statements. On PostgreSQL (TEST_DATABASE_URL) the tables
-    are created once and emptied after each test with one TRUNCATE, unless the
-    test left other tables or lacks some (a migration test, say): then they are
-    dropped and created again. Other databases are created and dropped as usual.
+    issues its CREATE statements. On PostgreSQL (TEST_DATABASE_URL) tables in
+    place are emptied with one TRUNCATE, and dropped and created again only when
+    a test (a migration test, say) left others or lacks some; the last test
+    drops them. Other databases are created and dropped for each test.
     """
 
     def __init__(self) -> None:
         # One empty database per set of tables, should a test declare a model.
         self.copies: dict[tuple[str, ...], sqlite3.Connection] = {}
-        # Databases whose tables are in place and empty.
-        self.emptied: set[str] = set()
+        # PostgreSQL databases whose tables stay between tests.
+        self.kept: set[str] = set()
 
     def create(self, db: SQLAlchemy) -> None:
         if self.in_memory(db):
             self.copy_into(db)
-            return
-        url = db.engine.url.render_as_string()
-        if url not in self.emptied:
+        elif self.truncates(db) and self.tables_as_created(db):
+            self.truncate(db)
+        else:
             # Tables an interrupted run left behind may hold its rows.
             db.drop_all()
             db.create_all()
 
     def drop(self, db: SQLAlchemy) -> None:
-        if self.in_memory(db):
-            pass  # The database goes with its engine.
-        elif self.truncates(db) and self.tables_as_created(db):
-            self.truncate(db)
-            self.emptied.add(db.engine.url.render_as_string())
-        else:
+        if self.truncates(db):
+            self.kept.add(db.engine.url.render_as_string(hide_password=False))
+        elif not self.in_memory(db):
             db.drop_all()
-            self.emptied.discard(db.engine.url.render_as_string())
+        # An in-memory database goes with its engine.
         db.engine.dispose()
+
+    def drop_kept(self, db: SQLAlchemy) -> None:
+        for url in self.kept:
+            engine = create_engine(url)
+            db.metadata.drop_all(engine)
+            engine.dispose()
 
     def copy_into(self, db: SQLAlchemy) -> None:
         tables = tuple(db.metadata.tables)
