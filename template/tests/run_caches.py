@@ -70,8 +70,8 @@ class EmptySchemas:
     SQLite copies the pages of a small database far faster than SQLAlchemy
     issues its CREATE statements. On PostgreSQL (TEST_DATABASE_URL) tables in
     place are emptied with one TRUNCATE, and dropped and created again only when
-    a test (a migration test, say) left others or lacks some; the last test
-    drops them. Other databases are created and dropped for each test.
+    a test (a migration test, say) left others or lacks some; the run drops them
+    at its end. Other databases are created and dropped for each test.
     """
 
     def __init__(self) -> None:
