@@ -233,10 +233,11 @@ def test_every_combination_updates_from_the_previous_release(
 
     assert conflicts(project) == []
     assert empty_folders(project) == []
-    # An untouched project ends exactly as a new one generated today.
+    # An untouched project ends exactly as a new one generated today, file for
+    # file, so it passes what test_matrix.py proves of those answers: ruff, mypy,
+    # its own suite (on PostgreSQL where chosen), gunicorn.
     fresh = Project(render(repo.path, tmp_path / "fresh", answers))
     assert project.text_files() == fresh.text_files()
-    assert_green(project)
 
 
 # Through the models of the last release before owners: accounts, then items,
