@@ -164,6 +164,12 @@ def copier_venv(folder: Path, copier_version: str) -> str:
     return python
 
 
+# The smallest project the answers give (no accounts, no API), for tests of the
+# tooling's own workings (the hook, the update check), which do not depend on
+# what the project holds: its suite runs in about a third of the default's time.
+SMALLEST = {"auth": False, "api": False}
+
+
 def clean_environment(**overrides: str) -> dict[str, str]:
     """The environment for a generated project's commands.
 

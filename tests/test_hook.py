@@ -7,12 +7,13 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import copier
 from helpers import (
     ROOT,
+    SMALLEST,
     PostgresServer,
     Project,
     clean_environment,
@@ -31,7 +32,7 @@ def copier_copy(
     destination: Path,
     *,
     python: str = sys.executable,
-    answers: dict[str, str] | None = None,
+    answers: Mapping[str, object] | None = None,
     **env: str,
 ) -> subprocess.CompletedProcess[str]:
     """`copier copy` from the command line, as a user runs it, hook included."""
@@ -87,7 +88,7 @@ def test_copy_ends_green_and_committed(template: Path, tmp_path: Path) -> None:
 def test_existing_git_identity_is_used(template: Path, tmp_path: Path) -> None:
     destination = tmp_path / "svc"
     config = "[user]\n\tname = Real Person\n\temail = real@example.org\n"
-    copier_copy(template, destination, **isolated_git(tmp_path, config))
+    copier_copy(template, destination, answers=SMALLEST, **isolated_git(tmp_path, config))
     assert git(destination, "log", "--format=%an <%ae>") == "Real Person <real@example.org>\n"
 
 
@@ -100,7 +101,7 @@ def plant_failing_test(template: Path) -> None:
 def test_failing_test_keeps_the_project_and_says_how_to_retry(tmp_path: Path) -> None:
     template = snapshot_template(tmp_path / "template", edit=plant_failing_test)
     destination = tmp_path / "svc"
-    result = copier_copy(template, destination)
+    result = copier_copy(template, destination, answers=SMALLEST)
     output = result.stdout
     assert "post-generate: tests ... FAILED" in output
     assert "test_planted_failure" in output
@@ -149,7 +150,7 @@ def test_without_uv_falls_back_to_venv_and_pip(template: Path, tmp_path: Path) -
     assert shutil.which("uv", path=system_path) is None
     assert shutil.which("git", path=system_path) is not None
     destination = tmp_path / "svc"
-    result = copier_copy(template, destination, python=python, PATH=system_path)
+    result = copier_copy(template, destination, python=python, answers=SMALLEST, PATH=system_path)
     assert "create .venv (venv) ... ok" in result.stdout
     assert "install with dev dependencies (pip) ... ok" in result.stdout
     assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
@@ -178,7 +179,7 @@ def test_project_inside_an_existing_repository_is_not_nested(
     monorepo.mkdir()
     git(monorepo, "init", "--quiet")
     destination = monorepo / "services" / "svc"
-    result = copier_copy(template, destination)
+    result = copier_copy(template, destination, answers=SMALLEST)
     assert "already inside a git repository: not committing" in result.stdout
     assert not (destination / ".git").exists()
     assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
@@ -202,7 +203,7 @@ def test_hook_does_nothing_outside_a_copy(tmp_path: Path) -> None:
 def test_missing_git_is_reported_and_the_rest_still_runs(
     copy: Callable[..., Project], tmp_path: Path
 ) -> None:
-    project = copy()
+    project = copy(**SMALLEST)
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     result = subprocess.run(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from helpers import (
     ROOT,
+    SMALLEST,
     Project,
     TemplateRepo,
     clean_environment,
@@ -47,7 +48,7 @@ def test_update_checks_the_real_project_once_and_commits_nothing(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path
 ) -> None:
     repo, current = template_repo
-    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    project = generate(repo.path, tmp_path / "svc", SMALLEST, vcs_ref=current)
     before = commits(project)
     release_raising_the_upload_limit(repo)
 
@@ -74,7 +75,7 @@ def test_a_changed_pyproject_refreshes_the_lock_and_says_so(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path
 ) -> None:
     repo, current = template_repo
-    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    project = generate(repo.path, tmp_path / "svc", SMALLEST, vcs_ref=current)
     locked = (project.path / "uv.lock").read_text()
     repo.replace(
         "template/pyproject.toml.jinja",
@@ -102,7 +103,7 @@ def test_a_project_made_before_the_lock_gets_one_and_is_told_to_commit_it(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path
 ) -> None:
     repo, current = template_repo
-    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    project = generate(repo.path, tmp_path / "svc", SMALLEST, vcs_ref=current)
     git(project.path, "rm", "--quiet", "uv.lock")
     git(project.path, "commit", "--quiet", "--message", "As projects made before the lock were")
     release_raising_the_upload_limit(repo)
@@ -127,7 +128,7 @@ def test_a_failing_suite_after_an_update_is_reported_with_a_retry(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path
 ) -> None:
     repo, current = template_repo
-    project = generate(repo.path, tmp_path / "svc", vcs_ref=current).install()
+    project = generate(repo.path, tmp_path / "svc", SMALLEST, vcs_ref=current).install()
     plant_failing_test(repo)
 
     output = copier_update(project)
