@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import (
     ROOT,
+    SMALLEST,
     Project,
     TemplateRepo,
     clean_environment,
@@ -81,7 +82,8 @@ def status_lines(project: Path) -> list[str]:
 @dataclass
 class Fleet:
     """A template with two releases and an unreleased commit after them, and
-    pristine projects of the older release; tests work on copies of them."""
+    pristine projects of the older release (the smallest: the fleet tool's
+    workings do not depend on what a project holds); tests work on copies."""
 
     repo: TemplateRepo
     old: str
@@ -99,7 +101,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     repo = TemplateRepo.create(base / "template-repo")
     old = repo.release(development_version())
     originals = base / "originals"
-    generate(repo.path, originals / "plain", vcs_ref=old)
+    generate(repo.path, originals / "plain", SMALLEST, vcs_ref=old)
     for name in ("edited", "failing"):
         shutil.copytree(originals / "plain", originals / name, symlinks=True)
     # The team's edits: one where the release edits too, and a dependency pin
@@ -117,11 +119,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     (repo.path / "template" / RELEASED_FILE).write_text("How to contribute.\n")
     (repo.path / "template" / "{% if docker %}.dockerignore{% endif %}").unlink()
     new = repo.release(next_version(development_version()))
-    generate(repo.path, originals / "current", vcs_ref=new)
+    generate(repo.path, originals / "current", SMALLEST, vcs_ref=new)
     # An unreleased commit after the newest release, and a project generated from it.
     repo.replace("template/.gitignore", "# Tools\n", "# Tools\n.hypothesis/\n")
     git(repo.path, "commit", "--quiet", "--all", "--message", "Unreleased")
-    generate(repo.path, originals / "ahead", vcs_ref="HEAD")
+    generate(repo.path, originals / "ahead", SMALLEST, vcs_ref="HEAD")
     return Fleet(repo, old, new, originals)
 
 
