@@ -15,6 +15,7 @@ import pytest
 import yaml
 from helpers import (
     ROOT,
+    SMALLEST,
     Project,
     TemplateRepo,
     assert_green,
@@ -70,7 +71,7 @@ def test_edit_in_an_untouched_region_is_kept_without_conflict(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path
 ) -> None:
     repo, current = template_repo
-    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    project = generate(repo.path, tmp_path / "svc", SMALLEST, vcs_ref=current)
     production = (
         "    own_settings = settings.ProductionSettings\n    SESSION_COOKIE_SECURE = True\n"
     )
@@ -129,7 +130,7 @@ def test_files_the_user_added_are_untouched(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path
 ) -> None:
     repo, current = template_repo
-    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    project = generate(repo.path, tmp_path / "svc", SMALLEST, vcs_ref=current)
     added = {
         "src/flask_service/reports.py": '"""Monthly stock reports."""\n\nREPORT_DAY = 1\n',
         "docs/runbook.md": "# Runbook\n\nRestart with `systemctl restart svc`.\n",

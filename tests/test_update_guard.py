@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import (
+    SMALLEST,
     Project,
     TemplateRepo,
     assert_green,
@@ -149,7 +150,7 @@ def test_rej_mode_merges_three_ways_what_a_patch_rejects(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path, skip_tasks: bool
 ) -> None:
     repo, current = template_repo
-    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+    project = generate(repo.path, tmp_path / "svc", SMALLEST, vcs_ref=current)
     readme = project.path / "README.md"
     # Two lines above the release's change: inside a patch's context, but a
     # three-way merge keeps both.
