@@ -141,6 +141,27 @@ class Cluster:
             )
         wait_for(lambda: self.ready(instance), f"instance {index} ready", timeout=90)
 
+    def start_worker(self) -> None:
+        """Start the Celery worker with compose.yaml's command (the README's), with
+        a process per CPU here, and wait until it is ready; each run appends to
+        worker_log."""
+        runs = self.worker_log.read_text().count(" ready.") if self.worker_log.exists() else 0
+        command = worker_service(self.project)["command"]
+        with self.worker_log.open("a") as output:
+            self.worker = subprocess.Popen(
+                [self.project.bin(command[0]), *command[1:], "--concurrency", "2"],
+                cwd=self.project.path,
+                env=clean_environment(**self.env),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+
+        def started() -> bool:
+            return self.worker_log.read_text().count(" ready.") > runs
+
+        wait_for(started, "worker ready", timeout=90)
+
     def ready(self, instance: Instance) -> bool:
         assert instance.process is not None
         assert instance.process.poll() is None, instance.logs[-1].read_text()
@@ -184,25 +205,17 @@ def running_cluster(
     project.run("flask", "db", "upgrade", env=env)
     project.run("flask", "auth", "create-user", "alice", "--password", PASSWORD, env=env)
     cluster = Cluster(
-        project, env, redis, folder, [Instance(free_port()) for _ in range(instances)]
+        project,
+        env,
+        redis,
+        folder,
+        [Instance(free_port()) for _ in range(instances)],
+        worker_log=folder / "worker.log",
     )
-    worker_log = folder / "worker.log"
-    # compose.yaml's worker command (the README's), with a process per CPU here.
-    command = worker_service(project)["command"]
-    with worker_log.open("w") as output:
-        worker = subprocess.Popen(
-            [project.bin(command[0]), *command[1:], "--concurrency", "2"],
-            cwd=project.path,
-            env=clean_environment(**env),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    cluster.worker, cluster.worker_log = worker, worker_log
     try:
         for index in range(instances):
             cluster.start(index)
-        wait_for(lambda: " ready." in worker_log.read_text(), "worker ready", timeout=90)
+        cluster.start_worker()
         ports = [instance.port for instance in cluster.instances]
         with nginx(project, folder / "nginx", ports) as port:
             cluster.nginx_port = port
@@ -213,7 +226,8 @@ def running_cluster(
                 instance.process.send_signal(signal.SIGTERM)
                 instance.process.wait(timeout=60)
         # A warm shutdown: the worker finishes its jobs and exits cleanly.
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=60) == 0, worker_log.read_text()
+        if cluster.worker is not None:
+            cluster.worker.send_signal(signal.SIGTERM)
+            assert cluster.worker.wait(timeout=60) == 0, cluster.worker_log.read_text()
         redis.stop()
         redis.remove()
