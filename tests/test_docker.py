@@ -168,6 +168,9 @@ def test_compose_runs_a_worker_and_redis_for_jobs(
     # The image's HTTP check would fail for a worker: it answers Celery's ping.
     assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
     assert worker["stop_grace_period"] == "60s"
+    # A worker that stops by itself is started again: the README names one way
+    # (Celery 5.7.0 at a reconnection after a pool process died).
+    assert worker["restart"] == "unless-stopped"
 
 
 def test_compose_has_no_worker_or_redis_without_jobs(copy: Callable[..., Project]) -> None:
