@@ -348,9 +348,9 @@ def test_a_redis_outage_degrades_as_documented_and_recovers(cluster: Cluster) ->
 
     def ran_or_worker_stopped() -> bool:
         status = client.get(location, port=cluster.nginx_port).json()["status"]
-        return status == "succeeded" or worker.poll() is not None
+        return status in ("succeeded", "failed") or worker.poll() is not None
 
-    wait_for(ran_or_worker_stopped, "the export ran, or the worker stopped")
+    wait_for(ran_or_worker_stopped, "the export finished, or the worker stopped")
     if worker.poll() is not None:
         log = cluster.worker_log.read_text()
         assert "Unrecoverable error: ValueError('file descriptor is None')" in log, log
