@@ -1,19 +1,22 @@
 """Print the generated service's throughput, p99 latency, memory per worker and
-start-up time next to a bare Flask app's, both under the same gunicorn, in one run.
+start-up time next to a bare Flask app's and the previous release's service, all
+under the same gunicorn, in one run.
 
-    uv run python benchmarks/throughput.py [--rounds 3] [--seconds 5]
+    uv run python benchmarks/throughput.py [--rounds 3] [--seconds 5] [--no-recycling]
 
 The bare app is one route per path with a secret key, so that it opens the
-signed-cookie session on every request as the generated service does. Both run
-under gunicorn with 2 sync workers and the generated project's gunicorn.conf.py,
-the service in its production config (JSON access line, security headers, CSRF,
-accounts). Memory is each worker's resident set, and the part of it that is
-the worker's own rather than shared with the master it was forked from. The
-load comes from wrk (Debian's `wrk` package) when it is installed, else from
-tests/load.py, in a second process over loopback. Rounds alternate between the apps, so a noisy
-neighbour hurts both alike; medians are printed, and the ratios are the figures
-to read. Goals: /health at least 0.9 of the bare app's requests per second,
-start-up (import and create_app()) at most 2x the bare app's.
+signed-cookie session on every request as the generated service does. All run
+under gunicorn with 2 sync workers: the bare app and the service with the
+generated project's gunicorn.conf.py, the previous release's service with its
+own, so what changed there counts too; the services in their production config
+(JSON access line, security headers, CSRF, accounts). Memory is each worker's
+resident set, and the part of it that is the worker's own rather than shared
+with the master it was forked from. The load comes from wrk (Debian's `wrk`
+package) when it is installed, else from tests/load.py, in a second process over
+loopback. Rounds alternate between the apps, so a noisy neighbour hurts all
+alike; medians are printed, and the ratios are the figures to read. Goals:
+/health at least 0.9 of the bare app's requests per second, start-up (import
+and create_app()) at most 2x the bare app's.
 """
 
 from __future__ import annotations
@@ -33,9 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers import (
     ROOT,
     Project,
+    TemplateRepo,
     clean_environment,
+    export_release,
     free_port,
     gunicorn_command,
+    previous_release,
     render,
     server_process,
     snapshot_template,
@@ -128,11 +134,11 @@ def worker_memory_mib(master: int) -> dict[str, float]:
     return {"rss": max(resident), "private": max(private)}
 
 
-def served_command(project: Project, port: int, target: str) -> list[str]:
-    """Gunicorn serving ``target`` with the generated project's gunicorn.conf.py
-    (whatever it sets, for every app measured) and WORKERS sync workers."""
+def served_command(project: Project, port: int, target: str, config: Path) -> list[str]:
+    """Gunicorn serving ``target`` with ``config`` (a generated project's
+    gunicorn.conf.py) and WORKERS sync workers."""
     command = gunicorn_command(project, port, WORKERS)
-    return [command[0], "--config", str(project.path / "gunicorn.conf.py"), *command[1:-1], target]
+    return [command[0], "--config", str(config), *command[1:-1], target]
 
 
 def start_up(python: str, code: str, cwd: Path, env: dict[str, str], runs: int = 7) -> float:
@@ -176,29 +182,51 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--no-recycling",
+        action="store_true",
+        help="serve with max_requests off, to see what recycling workers costs",
+    )
     options = parser.parse_args()
+    recycling = ["--max-requests", "0"] if options.no_recycling else []
 
     work = Path(tempfile.mkdtemp(prefix="throughput-"))
     template = snapshot_template(work / "template")
     project = Project(render(template, work / "svc")).install()
+    baseline = previous_release()
+    released = TemplateRepo.create(
+        work / "previous", parts_from=export_release(baseline, work / "previous-parts")
+    )
+    released.release(baseline)
+    previous = Project(render(released.path, work / "previous-svc")).install()
     (work / "bare").mkdir()
     (work / "bare" / "bare_app.py").write_text(BARE_APP)
     env = {**PRODUCTION, "DATABASE_URL": f"sqlite:///{work}/production.sqlite"}
     project.run("flask", "db", "upgrade", env=env)
+    previous_env = {**env, "DATABASE_URL": f"sqlite:///{work}/previous.sqlite"}
+    previous.run("flask", "db", "upgrade", env=previous_env)
 
+    # name: (folder, WSGI target, gunicorn.conf.py, environment, interpreter's project)
     apps = {
-        "bare": (work / "bare", "bare_app:app"),
-        "generated": (project.path, f"{project.package}:create_app()"),
+        "bare": (work / "bare", "bare_app:app", project.path, env, project),
+        "generated": (project.path, f"{project.package}:create_app()", project.path, env, project),
+        baseline: (
+            previous.path,
+            f"{previous.package}:create_app()",
+            previous.path,
+            previous_env,
+            previous,
+        ),
     }
     figures: dict[tuple[str, str], list[dict]] = {}
     memory: dict[str, list[dict[str, float]]] = {}
     for _ in range(options.rounds):
-        for name, (cwd, target) in apps.items():
+        for name, (cwd, target, configured, app_env, owner) in apps.items():
             port = free_port()
             results, sizes = serve_and_measure(
-                served_command(project, port, target),
+                [*served_command(owner, port, target, configured / "gunicorn.conf.py"), *recycling],
                 cwd,
-                env,
+                app_env,
                 port,
                 ["/health", "/"],
                 options.seconds,
@@ -208,62 +236,57 @@ def main() -> None:
                 figures.setdefault((name, path), []).append(result)
             memory.setdefault(name, []).append(sizes)
 
-    python = project.bin("python")
     full_env = clean_environment(**env)
     startup = {
-        "bare": start_up(python, "import bare_app", work / "bare", full_env),
+        "bare": start_up(project.bin("python"), "import bare_app", work / "bare", full_env),
         "generated": start_up(
-            python,
+            project.bin("python"),
             f"from {project.package} import create_app; create_app()",
             project.path,
             full_env,
+        ),
+        baseline: start_up(
+            previous.bin("python"),
+            f"from {previous.package} import create_app; create_app()",
+            previous.path,
+            clean_environment(**previous_env),
         ),
     }
 
     def median(name: str, path: str, key: str) -> float:
         return statistics.median(result[key] for result in figures[(name, path)])
 
+    def row(label: str, unit: str, values: dict[str, float], p99: str = "") -> tuple[str, ...]:
+        shown = {name: f"{value:.0f} {unit}" for name, value in values.items()}
+        return (
+            label,
+            shown["bare"],
+            shown["generated"],
+            f"{values['generated'] / values['bare']:.2f}",
+            shown[baseline],
+            f"{values['generated'] / values[baseline]:.2f}",
+            p99,
+        )
+
     load = "wrk" if shutil.which("wrk") else "tests/load.py"
     print(
         f"gunicorn, {WORKERS} sync workers, {load} over {options.concurrency} connections "
-        f"for {options.seconds:g} s, medians of {options.rounds} alternating rounds\n"
+        f"for {options.seconds:g} s, medians of {options.rounds} alternating rounds"
+        f"{', workers never recycled' if recycling else ''}\n"
     )
     rows = []
     for path in ("/health", "/"):
-        bare = median("bare", path, "requests_per_second")
-        generated = median("generated", path, "requests_per_second")
-        rows.append(
-            (
-                path,
-                f"{bare:.0f} req/s",
-                f"{generated:.0f} req/s",
-                f"{generated / bare:.2f}",
-                f"{median('bare', path, 'p99_ms'):.1f} / "
-                f"{median('generated', path, 'p99_ms'):.1f} ms",
-            )
-        )
+        rates = {name: median(name, path, "requests_per_second") for name in apps}
+        p99 = " / ".join(f"{median(name, path, 'p99_ms'):.1f}" for name in apps)
+        rows.append(row(path, "req/s", rates, f"{p99} ms"))
     rows.append(
-        (
-            "start-up (import + app)",
-            f"{startup['bare'] * 1000:.0f} ms",
-            f"{startup['generated'] * 1000:.0f} ms",
-            f"{startup['generated'] / startup['bare']:.2f}",
-            "",
-        )
+        row("start-up (import + app)", "ms", {name: t * 1000 for name, t in startup.items()})
     )
     for kind, label in (("rss", "memory per worker (RSS)"), ("private", "  of which its own")):
-        bare_size = statistics.median(sizes[kind] for sizes in memory["bare"])
-        generated_size = statistics.median(sizes[kind] for sizes in memory["generated"])
-        rows.append(
-            (
-                label,
-                f"{bare_size:.0f} MiB",
-                f"{generated_size:.0f} MiB",
-                f"{generated_size / bare_size:.2f}",
-                "",
-            )
-        )
-    table(rows, ("", "bare", "generated", "ratio", "p99 bare / generated"))
+        sizes = {name: statistics.median(m[kind] for m in memory[name]) for name in apps}
+        rows.append(row(label, "MiB", sizes))
+    header = ("", "bare", "generated", "vs bare", baseline, "vs " + baseline)
+    table(rows, (*header, "p99 " + " / ".join(apps)))
     print(
         "\nEvery round:",
         {

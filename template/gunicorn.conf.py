@@ -7,6 +7,7 @@ wait on a slow client.
 """
 
 import ctypes
+import gc
 import math
 import os
 import signal
@@ -145,6 +146,21 @@ accesslog = None
 # default would trust those headers, and SCRIPT_NAME sent as a header, from
 # any client on 127.0.0.1, even with PROXY_COUNT=0.
 forwarded_allow_ips = ""
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    """Freeze the preloaded app's objects before each fork, as the `gc.freeze`
+    documentation advises for processes that fork without exec.
+
+    A worker's garbage collector then never walks the objects it inherited.
+    Walking them writes to each page that holds one, which the kernel must then
+    copy for that worker: every full collection did, and so did the last one,
+    as a recycled worker exits (about 290 ms of CPU for the default project on
+    a 2-core machine, more than its thousand requests took; 45 ms frozen).
+    Frozen objects are never collected, so the master's garbage goes first.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -76,6 +76,7 @@ def expected_files(package: str, *, auth: bool, api: bool, jobs: str = "none") -
         "tests/test_config.py",
         "tests/test_errors.py",
         "tests/test_factory.py",
+        "tests/test_gunicorn.py",
         "tests/test_health.py",
         "tests/test_logs.py",
         "tests/test_main.py",

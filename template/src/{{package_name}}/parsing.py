@@ -147,5 +147,8 @@ class BoundedIntegerConverter(IntegerConverter):
 
 
 def refuse_nul_in_url() -> None:
-    if "\x00" in request.path or b"%00" in request.query_string:
+    # The path and query string as they came, before Werkzeug decodes them.
+    environ = request.environ
+    path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+    if "\x00" in path or "%00" in query:
         abort(400, description=UNSTORABLE_TEXT)

@@ -1,11 +1,18 @@
 """HTTP hardening: security headers on every response, which proxies to trust,
 redirects that stay on this site, and private responses kept out of caches."""
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import Flask, g, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 # Scripts, styles, fonts and images come from this site only, and nothing inline
 # runs, so injected markup cannot execute. The pages need nothing more; loosen
@@ -35,38 +42,62 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 def init_app(app: Flask) -> None:
+    """Call after logs.init_app: ProxyFix, outermost, then gives the access log
+    the client's address."""
+    app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]
     if hops := app.config["PROXY_COUNT"]:
         # Trust exactly as many X-Forwarded-For/-Proto values as there are
         # proxies; more would let clients spoof their address or scheme.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
-    app.after_request(add_security_headers)
+    app.after_request(keep_private_and_local)
 
 
-def add_security_headers(response: Response) -> Response:
-    headers = response.headers
-    # A view may set its own; one pass over the headers finds which, where a
-    # setdefault per header would search them all each time.
-    present = {name.lower() for name, _ in headers}
-    if present.isdisjoint(SECURITY_HEADER_NAMES):
-        headers.extend(SECURITY_HEADERS.items())
-    else:
-        headers.extend(
-            (name, value)
-            for name, value in SECURITY_HEADERS.items()
-            if name.lower() not in present
-        )
-    if request.is_secure and "strict-transport-security" not in present:
-        headers["Strict-Transport-Security"] = HSTS
-    if "cache-control" not in present and is_private(present):
+class SecurityHeaders:
+    """WSGI middleware adding the security headers to every response, but those
+    its view set itself; HSTS only to requests that came over HTTPS.
+
+    WSGI's plain list of headers takes them in one step, where Werkzeug's
+    header objects would check and copy each of them again on every request.
+    """
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        secure = environ["wsgi.url_scheme"] == "https"
+
+        def start(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            present = {name.lower() for name, _ in headers}
+            if present.isdisjoint(SECURITY_HEADER_NAMES):
+                headers.extend(SECURITY_HEADERS.items())
+            else:
+                headers.extend(
+                    (name, value)
+                    for name, value in SECURITY_HEADERS.items()
+                    if name.lower() not in present
+                )
+            if secure and "strict-transport-security" not in present:
+                headers.append(("Strict-Transport-Security", HSTS))
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+
+
+def keep_private_and_local(response: Response) -> Response:
+    if is_private(response) and "Cache-Control" not in response.headers:
         # Pages for a signed-in user, and responses that set cookies, must
         # not be kept by a shared cache or the browser's history.
-        headers["Cache-Control"] = "no-store"
+        response.headers["Cache-Control"] = "no-store"
     if response.status_code in REDIRECTS:
         keep_redirect_on_this_site(response)
     return response
 
 
-def is_private(present: set[str]) -> bool:
+def is_private(response: Response) -> bool:
     # With accounts, Flask-Login keeps the user it loaded for this request in
     # g._login_user. Flask writes a changed session's cookie after this hook.
     user = g.get("_login_user")
@@ -74,9 +105,9 @@ def is_private(present: set[str]) -> bool:
         return True
     # Whatever answers a request with credentials (an API token, say) is that
     # caller's.
-    if "Authorization" in request.headers:
+    if "HTTP_AUTHORIZATION" in request.environ:
         return True
-    return "set-cookie" in present or session.modified
+    return session.modified or "Set-Cookie" in response.headers
 
 
 def keep_redirect_on_this_site(response: Response) -> None:
