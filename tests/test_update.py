@@ -258,41 +258,53 @@ with create_app().app_context():
     db.session.add_all([Item(name="Old"), Item(name="Older")])
     db.session.commit()
 """
-# The items a token (the first argument) lists through the API, on the last line
-# (the service logs each request above it).
-LISTED_ITEMS = """
-import sys
-from flask_service import create_app
-
-client = create_app().test_client()
-response = client.get("/api/v1/items", headers={"Authorization": f"Bearer {sys.argv[1]}"})
-assert response.status_code == 200, response.data
-print(sorted(item["name"] for item in response.json["items"]))
-"""
-# Whether the account (first argument) logs in with each password that follows.
-LOGS_IN = """
-import sys
-from flask_service import create_app
-from flask_service.models import authenticate
-
-with create_app().app_context():
-    print([authenticate(sys.argv[1], password) is not None for password in sys.argv[2:]])
-"""
-# The tables, the items' columns and names, read without the models.
-SCHEMA = """
+# After the update, in one process, as a team runs them: `flask db upgrade` and
+# `flask db check`; a token of the owner (the first argument) and the items it
+# lists through the API; whether the owner logs in with each password given;
+# the same list for a token of another account (the second argument, if any);
+# then `flask db downgrade 0001`, and the tables, the items' columns and names
+# and the accounts, read without the models. The report is the last line (the
+# service logs each request above it).
+AFTER_THE_UPDATE = """
 import json
+import sys
 from sqlalchemy import inspect, text
 from flask_service import create_app
 from flask_service.extensions import db
+from flask_service.models import authenticate
 
-with create_app().app_context():
+owner, other, passwords = sys.argv[1], sys.argv[2], sys.argv[3:]
+app = create_app()
+
+
+def flask(*command):
+    result = app.test_cli_runner().invoke(args=list(command))
+    if result.exit_code != 0:
+        sys.exit(f"flask {' '.join(command)} failed: {result.output}{result.exception!r}")
+    return result.output
+
+
+def listed(account):
+    token = flask("auth", "create-token", account).strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {token}"}
+    response = app.test_client().get("/api/v1/items", headers=headers)
+    assert response.status_code == 200, response.data
+    return sorted(item["name"] for item in response.json["items"])
+
+
+flask("db", "upgrade")
+flask("db", "check")
+report = {"listed": listed(owner), "others_listed": listed(other) if other else None}
+with app.app_context():
+    report["logs_in"] = [authenticate(owner, password) is not None for password in passwords]
+flask("db", "downgrade", "0001")
+with app.app_context():
     inspector = inspect(db.engine)
-    print(json.dumps({
-        "tables": sorted(inspector.get_table_names()),
-        "item_columns": sorted(column["name"] for column in inspector.get_columns("items")),
-        "items": sorted(db.session.execute(text("SELECT name FROM items")).scalars()),
-        "users": sorted(db.session.execute(text("SELECT username FROM users")).scalars()),
-    }))
+    report["tables"] = sorted(inspector.get_table_names())
+    report["item_columns"] = sorted(column["name"] for column in inspector.get_columns("items"))
+    report["items"] = sorted(db.session.execute(text("SELECT name FROM items")).scalars())
+    report["users"] = sorted(db.session.execute(text("SELECT username FROM users")).scalars())
+print(json.dumps(report))
 """
 PASSWORD = "a long enough password"
 # Databases with items from before owners: with accounts, the oldest (lowest id)
@@ -330,30 +342,18 @@ def test_items_from_before_owners_get_one_and_stay_reachable(
     assert conflicts(project) == []
     project.install()
     for env, (accounts, owner) in zip(envs, ACCOUNTS_AND_OWNER, strict=True):
-        project.run("flask", "db", "upgrade", env=env)
-        checked = project.run("flask", "db", "check", env=env)
-        assert "No new upgrade operations detected" in checked.stdout + checked.stderr
-        created = project.run("flask", "auth", "create-token", owner, env=env)
-        token = created.stdout.strip().splitlines()[-1]
-        listed = project.run("python", "-c", LISTED_ITEMS, token, env=env).stdout
-        assert listed.strip().splitlines()[-1] == "['Old', 'Older']", (accounts, listed)
         # No password opens the account made for the items, not even the
         # placeholder its hash column holds; an existing owner keeps hers.
         passwords = [PASSWORD] if accounts else ["!", "", PASSWORD]
-        logs_in = project.run("python", "-c", LOGS_IN, owner, *passwords, env=env).stdout
-        expected = [True] if accounts else [False, False, False]
-        assert logs_in.strip().splitlines()[-1] == str(expected), (accounts, logs_in)
-        if accounts:
-            # The other accounts own nothing.
-            other = project.run("flask", "auth", "create-token", accounts[1], env=env)
-            listed = project.run(
-                "python", "-c", LISTED_ITEMS, other.stdout.strip().splitlines()[-1], env=env
-            ).stdout
-            assert listed.strip().splitlines()[-1] == "[]", listed
+        other = accounts[1] if accounts else ""
+        result = project.run("python", "-c", AFTER_THE_UPDATE, owner, other, *passwords, env=env)
+        report = json.loads(result.stdout.splitlines()[-1])
+        assert report["listed"] == ["Old", "Older"], (accounts, report)
+        assert report["logs_in"] == ([True] if accounts else [False, False, False]), report
+        # The other accounts own nothing.
+        assert report["others_listed"] == ([] if accounts else None), report
         # Back to the release before: owners and tokens go, items and accounts stay.
-        project.run("flask", "db", "downgrade", "0001", env=env)
-        schema = json.loads(project.run("python", "-c", SCHEMA, env=env).stdout.splitlines()[-1])
-        assert "api_tokens" not in schema["tables"], schema
-        assert "owner_id" not in schema["item_columns"], schema
-        assert schema["items"] == ["Old", "Older"], schema
-        assert schema["users"] == sorted(accounts or [owner]), schema
+        assert "api_tokens" not in report["tables"], report
+        assert "owner_id" not in report["item_columns"], report
+        assert report["items"] == ["Old", "Older"], report
+        assert report["users"] == sorted(accounts or [owner]), report
