@@ -9,7 +9,10 @@ signed-cookie session on every request as the generated service does. All run
 under gunicorn with 2 sync workers: the bare app and the service with the
 generated project's gunicorn.conf.py, the previous release's service with its
 own, so what changed there counts too; the services in their production config
-(JSON access line, security headers, CSRF, accounts). Memory is each worker's
+(JSON access line, security headers, CSRF, accounts). The bare app is also served
+inside the service's access line and security headers alone, which shows how
+much of the gap to the bare app is theirs and how much the service's Flask hooks
+and extensions take. Memory is each worker's
 resident set, and the part of it that is the worker's own rather than shared
 with the master it was forked from. The load comes from wrk (Debian's `wrk`
 package) when it is installed, else from tests/load.py, in a second process over
@@ -62,6 +65,16 @@ def health():
 @app.get("/")
 def index():
     return "<!doctype html><title>Home</title><h1>Home</h1>"
+"""
+# The bare app inside the service's own access line and security headers, as
+# logs.init_app and security.init_app wrap the service in production: what the
+# service would serve if its Flask hooks and extensions cost nothing.
+WRAPPED_APP = """\
+from bare_app import app
+from {package}.logs import AccessLog
+from {package}.security import SecurityHeaders
+
+app.wsgi_app = SecurityHeaders(AccessLog(app.wsgi_app, app.logger.name, json_lines=True))
 """
 WORKERS = 2
 PRODUCTION = {
@@ -201,6 +214,7 @@ def main() -> None:
     previous = Project(render(released.path, work / "previous-svc")).install()
     (work / "bare").mkdir()
     (work / "bare" / "bare_app.py").write_text(BARE_APP)
+    (work / "bare" / "wrapped_app.py").write_text(WRAPPED_APP.format(package=project.package))
     env = {**PRODUCTION, "DATABASE_URL": f"sqlite:///{work}/production.sqlite"}
     project.run("flask", "db", "upgrade", env=env)
     previous_env = {**env, "DATABASE_URL": f"sqlite:///{work}/previous.sqlite"}
@@ -209,6 +223,7 @@ def main() -> None:
     # name: (folder, WSGI target, gunicorn.conf.py, environment, interpreter's project)
     apps = {
         "bare": (work / "bare", "bare_app:app", project.path, env, project),
+        "bare + middleware": (work / "bare", "wrapped_app:app", project.path, env, project),
         "generated": (project.path, f"{project.package}:create_app()", project.path, env, project),
         baseline: (
             previous.path,
@@ -274,19 +289,26 @@ def main() -> None:
         f"for {options.seconds:g} s, medians of {options.rounds} alternating rounds"
         f"{', workers never recycled' if recycling else ''}\n"
     )
+    compared = [name for name in apps if name != "bare + middleware"]
     rows = []
     for path in ("/health", "/"):
         rates = {name: median(name, path, "requests_per_second") for name in apps}
-        p99 = " / ".join(f"{median(name, path, 'p99_ms'):.1f}" for name in apps)
+        p99 = " / ".join(f"{median(name, path, 'p99_ms'):.1f}" for name in compared)
         rows.append(row(path, "req/s", rates, f"{p99} ms"))
     rows.append(
         row("start-up (import + app)", "ms", {name: t * 1000 for name, t in startup.items()})
     )
     for kind, label in (("rss", "memory per worker (RSS)"), ("private", "  of which its own")):
-        sizes = {name: statistics.median(m[kind] for m in memory[name]) for name in apps}
+        sizes = {name: statistics.median(m[kind] for m in memory[name]) for name in compared}
         rows.append(row(label, "MiB", sizes))
     header = ("", "bare", "generated", "vs bare", baseline, "vs " + baseline)
-    table(rows, (*header, "p99 " + " / ".join(apps)))
+    table(rows, (*header, "p99 " + " / ".join(compared)))
+    wrapped = median("bare + middleware", "/health", "requests_per_second")
+    print(
+        f"\n/health of the bare app inside the service's access line and security headers:"
+        f" {wrapped:.0f} req/s, {wrapped / median('bare', '/health', 'requests_per_second'):.2f}"
+        " of the bare app's; the rest of the gap is the service's Flask hooks and extensions."
+    )
     print(
         "\nEvery round:",
         {
