@@ -117,7 +117,7 @@ def main() -> None:
             port = free_port()
             # Both with the generated project's gunicorn.conf.py, each with
             # its own gunicorn.
-            command = served_command(project, port, target, project.path / "gunicorn.conf.py")
+            command = served_command(project, port, target)
             if venv_owner is not None:
                 command[0] = str(venv_owner / ".venv/bin/gunicorn")
             results, sizes = serve_and_measure(

@@ -9,17 +9,17 @@ signed-cookie session on every request as the generated service does. All run
 under gunicorn with 2 sync workers: the bare app and the service with the
 generated project's gunicorn.conf.py, the previous release's service with its
 own, so what changed there counts too; the services in their production config
-(JSON access line, security headers, CSRF, accounts). The bare app is also served
-inside the service's access line and security headers alone, which shows how
-much of the gap to the bare app is theirs and how much the service's Flask hooks
-and extensions take. Memory is each worker's
-resident set, and the part of it that is the worker's own rather than shared
-with the master it was forked from. The load comes from wrk (Debian's `wrk`
-package) when it is installed, else from tests/load.py, in a second process over
-loopback. Rounds alternate between the apps, so a noisy neighbour hurts all
-alike; medians are printed, and the ratios are the figures to read. Goals:
-/health at least 0.9 of the bare app's requests per second, start-up (import
-and create_app()) at most 2x the bare app's.
+(JSON access line, security headers, CSRF, accounts). The bare app is also
+served inside the service's access line and security headers alone, which shows
+how much of the gap to the bare app is theirs and how much the service's Flask
+hooks and extensions take. Memory is each worker's resident set, and the part of
+it that is the worker's own rather than shared with the master it was forked
+from. The load comes from wrk (Debian's `wrk` package) when it is installed,
+else from tests/load.py, in a second process over loopback. Rounds alternate
+between the apps, so a noisy neighbour hurts all alike; medians are printed, and
+the ratios are the figures to read. Goals: /health at least 0.9 of the bare
+app's requests per second, start-up (import and create_app()) at most 2x the
+bare app's.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def index():
 # The bare app inside the service's own access line and security headers, as
 # logs.init_app and security.init_app wrap the service in production: what the
 # service would serve if its Flask hooks and extensions cost nothing.
+WRAPPED = "bare + middleware"
 WRAPPED_APP = """\
 from bare_app import app
 from {package}.logs import AccessLog
@@ -147,11 +148,11 @@ def worker_memory_mib(master: int) -> dict[str, float]:
     return {"rss": max(resident), "private": max(private)}
 
 
-def served_command(project: Project, port: int, target: str, config: Path) -> list[str]:
-    """Gunicorn serving ``target`` with ``config`` (a generated project's
-    gunicorn.conf.py) and WORKERS sync workers."""
+def served_command(project: Project, port: int, target: str) -> list[str]:
+    """Gunicorn serving ``target`` with ``project``'s gunicorn.conf.py and
+    WORKERS sync workers."""
     command = gunicorn_command(project, port, WORKERS)
-    return [command[0], "--config", str(config), *command[1:-1], target]
+    return [command[0], "--config", str(project.path / "gunicorn.conf.py"), *command[1:-1], target]
 
 
 def start_up(python: str, code: str, cwd: Path, env: dict[str, str], runs: int = 7) -> float:
@@ -220,26 +221,21 @@ def main() -> None:
     previous_env = {**env, "DATABASE_URL": f"sqlite:///{work}/previous.sqlite"}
     previous.run("flask", "db", "upgrade", env=previous_env)
 
-    # name: (folder, WSGI target, gunicorn.conf.py, environment, interpreter's project)
+    # name: (folder, WSGI target, environment, the project whose gunicorn and
+    # gunicorn.conf.py serve it)
     apps = {
-        "bare": (work / "bare", "bare_app:app", project.path, env, project),
-        "bare + middleware": (work / "bare", "wrapped_app:app", project.path, env, project),
-        "generated": (project.path, f"{project.package}:create_app()", project.path, env, project),
-        baseline: (
-            previous.path,
-            f"{previous.package}:create_app()",
-            previous.path,
-            previous_env,
-            previous,
-        ),
+        "bare": (work / "bare", "bare_app:app", env, project),
+        WRAPPED: (work / "bare", "wrapped_app:app", env, project),
+        "generated": (project.path, f"{project.package}:create_app()", env, project),
+        baseline: (previous.path, f"{previous.package}:create_app()", previous_env, previous),
     }
     figures: dict[tuple[str, str], list[dict]] = {}
     memory: dict[str, list[dict[str, float]]] = {}
     for _ in range(options.rounds):
-        for name, (cwd, target, configured, app_env, owner) in apps.items():
+        for name, (cwd, target, app_env, owner) in apps.items():
             port = free_port()
             results, sizes = serve_and_measure(
-                [*served_command(owner, port, target, configured / "gunicorn.conf.py"), *recycling],
+                [*served_command(owner, port, target), *recycling],
                 cwd,
                 app_env,
                 port,
@@ -289,7 +285,7 @@ def main() -> None:
         f"for {options.seconds:g} s, medians of {options.rounds} alternating rounds"
         f"{', workers never recycled' if recycling else ''}\n"
     )
-    compared = [name for name in apps if name != "bare + middleware"]
+    compared = [name for name in apps if name != WRAPPED]
     rows = []
     for path in ("/health", "/"):
         rates = {name: median(name, path, "requests_per_second") for name in apps}
@@ -303,7 +299,7 @@ def main() -> None:
         rows.append(row(label, "MiB", sizes))
     header = ("", "bare", "generated", "vs bare", baseline, "vs " + baseline)
     table(rows, (*header, "p99 " + " / ".join(compared)))
-    wrapped = median("bare + middleware", "/health", "requests_per_second")
+    wrapped = median(WRAPPED, "/health", "requests_per_second")
     print(
         f"\n/health of the bare app inside the service's access line and security headers:"
         f" {wrapped:.0f} req/s, {wrapped / median('bare', '/health', 'requests_per_second'):.2f}"

@@ -155,9 +155,8 @@ def pre_fork(server: Any, worker: Any) -> None:
     A worker's garbage collector then never walks the objects it inherited.
     Walking them writes to each page that holds one, which the kernel must then
     copy for that worker: every full collection did, and so did the last one,
-    as a recycled worker exits (about 290 ms of CPU for the default project on
-    a 2-core machine, more than its thousand requests took; 45 ms frozen).
-    Frozen objects are never collected, so the master's garbage goes first.
+    as a recycled worker exits. Frozen objects are never collected, so the
+    master's garbage goes first.
     """
     gc.collect()
     gc.freeze()

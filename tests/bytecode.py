@@ -43,10 +43,9 @@ def private_uv_cache(folder: Path) -> Path:
     return cache
 
 
-def compile_installed_packages(cache: Path, site_packages: Path) -> int:
+def compile_installed_packages(cache: Path, site_packages: Path) -> None:
     """Compile, inside ``cache``, the unpacked wheels of the packages installed in
-    ``site_packages`` (a `.venv` that uv filled from that cache); returns how many
-    modules were compiled."""
+    ``site_packages`` (a `.venv` that uv filled from that cache)."""
     wheels = {
         archive.parent
         for installed in site_packages.glob("*.dist-info")
@@ -55,7 +54,6 @@ def compile_installed_packages(cache: Path, site_packages: Path) -> int:
     modules = [module for wheel in sorted(wheels) for module in wheel.rglob("*.py")]
     with ProcessPoolExecutor() as pool:
         list(pool.map(compile_module, modules, chunksize=64))
-    return len(modules)
 
 
 def compile_module(module: Path) -> None:

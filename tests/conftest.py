@@ -41,7 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """One worker more than there are CPUs: the tests spend about a sixth of
     their time waiting on servers, containers and the package index, which the
-    extra worker fills (16 min 25 s on 2 CPUs with 2 workers, 15 min 58 s with 3)."""
+    extra worker fills."""
     return len(os.sched_getaffinity(0)) + 1
 
 

@@ -42,8 +42,8 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 def init_app(app: Flask) -> None:
-    """Call after logs.init_app: ProxyFix, outermost, then gives the access log
-    the client's address."""
+    """Call after logs.init_app, so that ProxyFix wraps the access log and gives
+    it the client's address."""
     app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]
     if hops := app.config["PROXY_COUNT"]:
         # Trust exactly as many X-Forwarded-For/-Proto values as there are
