@@ -462,3 +462,11 @@ def test_postgresql_nul_bytes_and_an_unmigrated_database(
         }
         status, _, page = client.request("POST", "/auth/register", long_fold)
         assert (status, "Use 3 to 80 characters" in page) == (200, True)
+        # Ids beyond the 32 bits of PostgreSQL's INTEGER match no route.
+        create_owner(postgres_project, env)
+        assert client.log_in(OWNER, PASSWORD) == 302
+        account = {"csrf_token": client.form_token("/auth/account")}
+        for token_id in (2**31, 2**63 - 1):
+            path = f"/auth/tokens/{token_id}/revoke"
+            assert client.request("POST", path, account)[0] == 404
+        assert client.request("GET", f"/api/v1/items/{2**31}")[0] == 404

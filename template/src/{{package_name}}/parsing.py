@@ -9,8 +9,8 @@ become a 500):
   store: unpaired UTF-16 surrogates, and NUL characters, which PostgreSQL
   refuses in text;
 - NUL characters in form fields, the query string or the path;
-- integers in URLs (``<int:...>``) too large for a 64-bit database column,
-  which simply match no route.
+- integers in URLs (``<int:...>``) too large for an INTEGER column, which
+  simply match no route.
 """
 
 from collections.abc import Iterator
@@ -24,8 +24,10 @@ from werkzeug.routing import IntegerConverter, ValidationError
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import get_input_stream
 
-# The largest value a signed 64-bit integer column holds.
-LARGEST_INTEGER = 2**63 - 1
+# The largest value an INTEGER column holds in every database the template
+# supports (PostgreSQL's is 32-bit): the type of a `Mapped[int]` column, and so
+# of every id. A route over a BigInteger column passes its own `max`.
+LARGEST_INTEGER = 2**31 - 1
 UNSTORABLE_TEXT = "Text must not contain NUL characters or unpaired surrogates."
 
 
@@ -133,14 +135,14 @@ def all_storable(data: Any) -> bool:
 
 
 class BoundedIntegerConverter(IntegerConverter):
-    """``<int:...>`` matching only what a 64-bit column holds; larger is a 404."""
+    """``<int:...>`` matching only what an INTEGER column holds; larger is a 404."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", LARGEST_INTEGER)
         super().__init__(map, *args, **kwargs)
 
     def to_python(self, value: str) -> Any:
-        if len(value) > len(str(LARGEST_INTEGER)):
+        if self.max is not None and len(value) > len(str(self.max)):
             # Far too large, and too long for int() to read quickly.
             raise ValidationError()
         return super().to_python(value)

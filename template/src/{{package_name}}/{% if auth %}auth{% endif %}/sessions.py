@@ -17,10 +17,9 @@ from flask_login import login_user
 
 from ..extensions import db, login_manager
 from ..models import User
+from ..parsing import LARGEST_INTEGER
 
 TOKEN = re.compile(r"^(\d{1,19}):(\d{1,19}):(\d{1,12}):([A-Za-z0-9_-]{11})$")
-# The largest id a 64-bit integer column holds.
-LARGEST_ID = 2**63 - 1
 
 
 def log_in(user: User, *, remember: bool) -> None:
@@ -54,7 +53,7 @@ def load_user(token: str) -> User | None:
     user_id, generation, issued = (int(part) for part in parts.groups()[:3])
     age = time.time() - issued
     lifetime = current_app.config["REMEMBER_COOKIE_DURATION"].total_seconds()
-    if user_id > LARGEST_ID or not -60 < age < lifetime:
+    if user_id > LARGEST_INTEGER or not -60 < age < lifetime:
         return None
     user = db.session.get(User, user_id)
     if user is None or user.session_generation != generation:
