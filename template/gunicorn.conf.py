@@ -3,7 +3,7 @@
 Gunicorn binds to 127.0.0.1:8000, or to 0.0.0.0:$PORT when PORT is set (as in
 the container image). It is meant to sit behind a buffering reverse proxy such
 as deploy/nginx.conf: its workers serve one request at a time and must never
-wait on a slow client.
+wait on a slow client. It serves the production config only.
 """
 
 import ctypes
@@ -101,17 +101,79 @@ def usable_cpus() -> int:
 
 
 def configured_workers() -> int:
-    """WEB_CONCURRENCY, or (2 x usable CPUs) + 1 without it. (Gunicorn itself
-    refuses a WEB_CONCURRENCY that is not a whole number before this runs.)"""
+    """WEB_CONCURRENCY, or (2 x usable CPUs) + 1 without it.
+
+    Gunicorn 23 to 27 read WEB_CONCURRENCY themselves as they start, before
+    this file, and stop with a traceback on one that is not a whole number;
+    whichever reads it first, no such value starts a server.
+    """
     setting = os.environ.get("WEB_CONCURRENCY")
     if setting is None:
         return 2 * usable_cpus() + 1
-    if int(setting) < 1:
+    try:
+        count = int(setting)
+    except ValueError:
+        raise SystemExit(
+            f"WEB_CONCURRENCY={setting!r} is not a number of workers: set a whole"
+            " number, 1 or more (for example WEB_CONCURRENCY=4), or unset it for"
+            " 2 x CPUs + 1."
+        ) from None
+    if count < 1:
         raise SystemExit(
             f"WEB_CONCURRENCY={setting} leaves no worker to serve requests: set 1 or"
             " more (for example WEB_CONCURRENCY=4), or unset it for 2 x CPUs + 1."
         )
-    return int(setting)
+    return count
+
+
+def check_port() -> None:
+    """Refuse a PORT that gunicorn cannot bind (it would stop with a traceback),
+    and 0, which binds a random port that no proxy knows."""
+    setting = os.environ.get("PORT")
+    if setting is None:
+        return
+    if not (setting.isascii() and setting.isdigit() and 1 <= int(setting) <= 65535):
+        raise SystemExit(
+            f"PORT={setting!r} is not a TCP port: set 1 to 65535 (for example"
+            " PORT=8000), or unset it to listen on 127.0.0.1:8000."
+        )
+
+
+# Served by gunicorn, the testing config would sign sessions with its public
+# key, whatever SECRET_KEY says, without CSRF or login limits: anyone could
+# forge a session for any account. Development's is as unsafe.
+NOT_FOR_GUNICORN = (
+    " is not for gunicorn, which serves production only: `flask run --debug`"
+    " serves development, and the tests create the testing config in-process."
+)
+
+
+def check_app_env() -> None:
+    """Refuse an APP_ENV other than production (unset or empty means production,
+    as for the app)."""
+    setting = os.environ.get("APP_ENV") or "production"
+    if setting != "production":
+        raise SystemExit(
+            f"APP_ENV={setting!r}{NOT_FOR_GUNICORN} Unset APP_ENV, or set it to"
+            " production."
+        )
+
+
+def on_starting(server: Any) -> None:
+    """Refuse a preloaded app that is not in production's config after all:
+    APP_ENV from .env, which the app reads and this file does not, a config
+    named in the command (create_app("testing")), or FLASK_DEBUG."""
+    config = getattr(getattr(server.app, "callable", None), "config", {})
+    if config.get("TESTING") or config.get("DEBUG"):
+        raise SystemExit(
+            f"The app has {'TESTING' if config.get('TESTING') else 'DEBUG'} on, so it"
+            f"{NOT_FOR_GUNICORN} Check APP_ENV (in .env too) and FLASK_DEBUG, and"
+            " create the app with create_app()."
+        )
+
+
+check_app_env()
+check_port()
 
 
 # Sync workers, one request each at a time: simple, and fast for a service
@@ -146,6 +208,10 @@ accesslog = None
 # default would trust those headers, and SCRIPT_NAME sent as a header, from
 # any client on 127.0.0.1, even with PROXY_COUNT=0.
 forwarded_allow_ips = ""
+# Gunicorn 25.1 and later open a control socket for `gunicornc` at one path per
+# user (~/.gunicorn/gunicorn.ctl): a second instance on the machine (PORT=8001)
+# takes it over, and stopping either deletes it. Nothing here uses it.
+control_socket_disable = True
 
 
 def pre_fork(server: Any, worker: Any) -> None:

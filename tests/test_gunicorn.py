@@ -1,6 +1,8 @@
 """gunicorn.conf.py under a real gunicorn: workers sized from the CPUs the process
 may use (affinity, cgroup quota), recycled with jitter without dropping requests,
-no trust in forwarded headers beyond the app's PROXY_COUNT, no Server header."""
+no trust in forwarded headers beyond the app's PROXY_COUNT, no Server header, bad
+settings and configs other than production's refused in one line, no control
+socket for instances on one machine to share."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from helpers import ROOT, Project, clean_environment, free_port, server_process
 
 
@@ -204,3 +207,109 @@ def test_zero_web_concurrency_is_refused_with_the_fix(
     )
     assert result.returncode != 0
     assert "WEB_CONCURRENCY=0 leaves no worker" in result.stderr
+
+
+def refusal(project: Project, env: Mapping[str, str], *args: str, cwd: Path | None = None) -> str:
+    """What gunicorn says on stderr as it refuses to start; fails if it starts."""
+    result = subprocess.run(
+        [project.bin("gunicorn"), *args],
+        cwd=cwd or project.path,
+        env=clean_environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PORT", "99999", "PORT='99999' is not a TCP port: set 1 to 65535"),
+        ("PORT", "abc", "PORT='abc' is not a TCP port"),
+        ("PORT", "0", "PORT='0' is not a TCP port"),
+        ("PORT", "-1", "PORT='-1' is not a TCP port"),
+        ("APP_ENV", "testing", "APP_ENV='testing' is not for gunicorn"),
+        ("APP_ENV", "development", "APP_ENV='development' is not for gunicorn"),
+    ],
+)
+def test_a_bad_setting_stops_gunicorn_in_one_line(
+    default_project: Project, production: dict[str, str], variable: str, value: str, message: str
+) -> None:
+    """No --bind, so gunicorn would bind to PORT; the line is all it says."""
+    stderr = refusal(
+        default_project, {**production, variable: value}, f"{default_project.package}:create_app()"
+    )
+    assert stderr.startswith(message)
+    assert stderr.count("\n") == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gunicorn 23 to 27 parse WEB_CONCURRENCY on import, before reading "
+    "gunicorn.conf.py, and stop with a ValueError traceback",
+)
+def test_web_concurrency_that_is_not_a_number_stops_gunicorn_in_one_line(
+    default_project: Project, production: dict[str, str]
+) -> None:
+    stderr = refusal(
+        default_project,
+        {**production, "WEB_CONCURRENCY": "abc"},
+        f"{default_project.package}:create_app()",
+    )
+    assert stderr.startswith("WEB_CONCURRENCY='abc' is not a number of workers")
+
+
+def test_an_app_loaded_in_another_config_is_refused(
+    default_project: Project, production: dict[str, str], tmp_path: Path
+) -> None:
+    """APP_ENV from .env (which the app reads, in the working folder or above it),
+    a config named in the command, FLASK_DEBUG: the preloaded app shows them."""
+    bind = ("--bind", f"127.0.0.1:{free_port()}")
+    package = default_project.package
+    testing = refusal(default_project, production, *bind, f"{package}:create_app('testing')")
+    assert "The app has TESTING on, so it is not for gunicorn" in testing
+    debug = refusal(
+        default_project, {**production, "FLASK_DEBUG": "1"}, *bind, f"{package}:create_app()"
+    )
+    assert "The app has DEBUG on, so it is not for gunicorn" in debug
+    # Served from another folder, whose .env chooses development.
+    (tmp_path / ".env").write_text("APP_ENV=development\n")
+    without_app_env = {key: value for key, value in production.items() if key != "APP_ENV"}
+    settings = ("--config", str(default_project.path / "gunicorn.conf.py"))
+    dotenv = refusal(
+        default_project, without_app_env, *settings, *bind, f"{package}:create_app()", cwd=tmp_path
+    )
+    assert "The app has DEBUG on, so it is not for gunicorn" in dotenv
+
+
+def test_instances_on_one_machine_share_no_control_socket(
+    default_project: Project, production: dict[str, str], tmp_path: Path
+) -> None:
+    """Gunicorn 27's default: one control socket per user, which the second
+    instance takes over and either one deletes as it stops."""
+    home, runtime = tmp_path / "home", tmp_path / "run"
+    home.mkdir()
+    runtime.mkdir()
+    sockets = (home / ".gunicorn" / "gunicorn.ctl", runtime / "gunicorn.ctl")
+    for machine in (
+        {"HOME": str(home), "XDG_RUNTIME_DIR": ""},
+        {"HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)},
+    ):
+        env = {**production, **machine}
+        with (
+            gunicorn_as_configured(default_project, env),
+            gunicorn_as_configured(default_project, env),
+        ):
+            time.sleep(1)  # the control socket opens once the workers have started
+            assert not any(socket.exists() for socket in sockets)
+
+    # Gunicorn's own default, without gunicorn.conf.py, opens one: the test sees it.
+    env = {**production, "HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)}
+    with gunicorn_as_configured(default_project, env, extra=("--config", "/dev/null")):
+        deadline = time.monotonic() + 10
+        while not sockets[1].exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sockets[1].exists()
