@@ -220,6 +220,46 @@ def test_malformed_requests_are_4xx_without_a_traceback(
     assert '"status": 500' not in output
 
 
+def chunked_post(path: str, headers: dict[str, str], body: bytes) -> bytes:
+    """A POST whose body comes in 64 KiB chunks, without a Content-Length."""
+    head = f"POST {path} HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    parts = [body[start : start + 65536] for start in range(0, len(body), 65536)]
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts)
+    return head.encode() + b"\r\n" + chunks + b"0\r\n\r\n"
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_not_cut_short(
+    default_project: Project, production: dict[str, str], tmp_path: Path
+) -> None:
+    """Valid fields first and padding after: a chunked body is counted whole, as
+    one with a Content-Length is, and one at the limit is still read whole."""
+    create_owner(default_project, production)
+    limit = 1024 * 1024
+    with (tmp_path / "server.log").open("w+") as log:
+        with served(default_project, production, log=log) as (port, _):
+            client = Client(port)
+            fields = {"csrf_token": client.form_token(), "username": OWNER}
+            fields["password"] = PASSWORD
+            form = urllib.parse.urlencode(fields).encode() + b"&padding="
+            headers = {
+                "Host": "localhost",
+                "Cookie": "; ".join(f"{k}={v}" for k, v in client.cookies.items()),
+                "Content-Type": "application/x-www-form-urlencoded",
+            }
+            over = form + b"x" * (3 * limit - len(form))
+            status, answer, _ = raw(port, chunked_post("/auth/login", headers, over))
+            assert status == 413
+            assert answer["X-Content-Type-Options"] == "nosniff"
+            assert "X-Request-ID" in answer
+            beyond = form + b"x" * (limit + 1 - len(form))
+            assert raw(port, chunked_post("/auth/login", headers, beyond))[0] == 413
+            at_limit = form + b"x" * (limit - len(form))
+            assert raw(port, chunked_post("/auth/login", headers, at_limit))[0] == 302
+        output = log_of(log)
+    assert "Traceback" not in output
+
+
 def test_routing_redirects_stay_on_this_site(
     default_project: Project, production: dict[str, str]
 ) -> None:
@@ -470,3 +510,50 @@ def test_postgresql_nul_bytes_and_an_unmigrated_database(
             path = f"/auth/tokens/{token_id}/revoke"
             assert client.request("POST", path, account)[0] == 404
         assert client.request("GET", f"/api/v1/items/{2**31}")[0] == 404
+
+
+def test_error_pages_for_a_logged_in_user_while_postgresql_is_down(
+    postgres_project: Project, tmp_path: Path
+) -> None:
+    """Each page asks the database who is logged in: with PostgreSQL stopped, an
+    error page keeps its status and the service's headers, shown as to a
+    visitor, and the log says the database is unavailable without a traceback."""
+    server = PostgresServer().start()
+    try:
+        env = {
+            "APP_ENV": "production",
+            "SECRET_KEY": "5d" * 32,
+            "DATABASE_URL": server.create_database(),
+        }
+        postgres_project.run("flask", "db", "upgrade", env=env)
+        create_owner(postgres_project, env)
+        with (tmp_path / "server.log").open("w+") as log:
+            with served(postgres_project, env, log=log) as (port, _):
+                client = Client(port)
+                assert client.log_in(OWNER, PASSWORD) == 302
+                cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+                server.stop()
+                answers = {
+                    404: client.request("GET", "/nope"),
+                    405: client.request("PUT", "/"),
+                    400: client.request("POST", "/auth/logout", {}),
+                }
+                too_large = (
+                    "POST /auth/logout HTTP/1.1\r\nHost: localhost\r\n"
+                    f"Cookie: {cookie}\r\nContent-Length: {2 << 20}\r\n"
+                    "Content-Type: application/x-www-form-urlencoded\r\n"
+                    "Connection: close\r\n\r\n"
+                )
+                status, headers, page = raw(port, too_large.encode())
+                answers[413] = (status, headers, page.decode())
+            output = log_of(log)
+    finally:
+        server.stop()
+        server.remove()
+    for expected, (status, headers, page) in answers.items():
+        assert status == expected, (expected, page)
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert "X-Request-ID" in headers
+        assert "Log in" in page
+    assert "database unavailable" in output
+    assert "Traceback" not in output

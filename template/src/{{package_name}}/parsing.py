@@ -4,22 +4,29 @@ Malformed input of any kind is the client's mistake, answered 400 or 404 before
 it can reach a view or the database as a value they cannot handle (and so
 become a 500):
 
-- a body the server cannot read (a malformed chunked encoding, say);
+- a body the server cannot read (a malformed chunked encoding, say), and one
+  longer than MAX_CONTENT_LENGTH, with a Content-Length or without (chunked),
+  which is a 413;
 - JSON nested deeper than Python can parse, or holding text no database can
   store: unpaired UTF-16 surrogates, and NUL characters, which PostgreSQL
   refuses in text;
 - NUL characters in form fields, the query string or the path;
 - integers in URLs (``<int:...>``) too large for an INTEGER column, which
   simply match no route.
+
+Commands read theirs through STORABLE_TEXT: click passes an argument that is not
+valid UTF-8 on with surrogate escapes, which no database can store either.
 """
 
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
+import click
 from flask import Flask, abort, request
 from flask import Request as FlaskRequest
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, ValidationError
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import get_input_stream
@@ -29,6 +36,9 @@ from werkzeug.wsgi import get_input_stream
 # of every id. A route over a BigInteger column passes its own `max`.
 LARGEST_INTEGER = 2**31 - 1
 UNSTORABLE_TEXT = "Text must not contain NUL characters or unpaired surrogates."
+# Letters and symbols that show nothing: the Hangul fillers and the blank
+# Braille pattern, favourites for names that look empty.
+BLANK_GRAPHICS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 def init_app(app: Flask) -> None:
@@ -51,11 +61,39 @@ def storable(text: str) -> bool:
     return True
 
 
-class BodyStream:
-    """The request body; a failure to read it is the client's (400), not a bug."""
+def visible(char: str) -> bool:
+    """Whether ``char`` shows on its own: a letter, digit, punctuation mark or
+    symbol. Not whitespace, control or format characters (U+200B zero-width
+    space, U+00AD soft hyphen, U+FEFF...), marks (they only change the
+    character before them), private or unassigned code points, nor the few
+    letters and symbols that show nothing."""
+    return unicodedata.category(char)[0] in "LNPS" and char not in BLANK_GRAPHICS
 
-    def __init__(self, stream: Any) -> None:
+
+class StorableText(click.types.StringParamType):
+    """A command's text argument or option, refused unless storable (a usage
+    error naming the parameter, not a traceback)."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        text = super().convert(value, param, ctx)
+        if not storable(text):
+            self.fail(UNSTORABLE_TEXT, param, ctx)
+        return text
+
+
+STORABLE_TEXT = StorableText()
+
+
+class BodyStream:
+    """The request body; a failure to read it is the client's (400), not a bug,
+    and so is a body longer than ``limit`` (413)."""
+
+    def __init__(self, stream: Any, limit: int | None) -> None:
         self._stream = stream
+        self._limit = limit
+        self._length = 0
 
     def read(self, size: int = -1) -> bytes:
         return self._call(self._stream.read, size)
@@ -67,8 +105,7 @@ class BodyStream:
         while line := self.readline():
             yield line
 
-    @staticmethod
-    def _call(method: Any, size: int) -> bytes:
+    def _call(self, method: Any, size: int) -> bytes:
         try:
             data: bytes = method(size)
         except HTTPException:
@@ -77,15 +114,24 @@ class BodyStream:
             # WSGI servers raise their own exception types for bodies they
             # cannot decode (gunicorn: InvalidChunkSize, NoMoreData...).
             raise BadRequest("The request body is malformed.") from None
+        self._length += len(data)
+        if self._limit is not None and self._length > self._limit:
+            raise RequestEntityTooLarge()
         return data
 
 
 class Request(FlaskRequest):
     @cached_property
     def stream(self) -> Any:
-        return BodyStream(
-            get_input_stream(self.environ, max_content_length=self.max_content_length)
-        )
+        limit = self.max_content_length
+        if limit is not None and (self.content_length or 0) > limit:
+            raise RequestEntityTooLarge()
+        # Werkzeug reads a body without a Content-Length (chunked) up to the
+        # limit and stops there, silently cutting off a longer one: a byte
+        # beyond the limit tells the two apart.
+        beyond = None if limit is None else limit + 1
+        stream = get_input_stream(self.environ, max_content_length=beyond)
+        return BodyStream(stream, limit)
 
     def _load_form_data(self) -> None:
         super()._load_form_data()

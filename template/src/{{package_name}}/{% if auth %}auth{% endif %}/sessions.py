@@ -43,6 +43,12 @@ def remembered() -> bool:
     return name in request.cookies
 
 
+def treat_as_anonymous() -> None:
+    """Show the rest of this request's pages as to a visitor, without ending
+    the session: for an error page when the user cannot be loaded."""
+    login_manager._update_request_context_with_user(None)
+
+
 @login_manager.user_loader
 def load_user(token: str) -> User | None:
     """The user a session or remember-me token opens, or None if it no longer does."""
