@@ -246,22 +246,6 @@ def test_a_bad_setting_stops_gunicorn_in_one_line(
     assert stderr.count("\n") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gunicorn 23 to 27 parse WEB_CONCURRENCY on import, before reading "
-    "gunicorn.conf.py, and stop with a ValueError traceback",
-)
-def test_web_concurrency_that_is_not_a_number_stops_gunicorn_in_one_line(
-    default_project: Project, production: dict[str, str]
-) -> None:
-    stderr = refusal(
-        default_project,
-        {**production, "WEB_CONCURRENCY": "abc"},
-        f"{default_project.package}:create_app()",
-    )
-    assert stderr.startswith("WEB_CONCURRENCY='abc' is not a number of workers")
-
-
 def test_an_app_loaded_in_another_config_is_refused(
     default_project: Project, production: dict[str, str], tmp_path: Path
 ) -> None:
