@@ -81,10 +81,16 @@ def test_the_manifests_agree_with_the_image_compose_and_the_app(project: Project
                 assert each["securityContext"]["readOnlyRootFilesystem"] is True
     assert {"name": "PROXY_COUNT", "value": "1"} in container["env"]
 
-    # Probes ask for the app's own endpoints.
+    # Probes ask for the app's own endpoints, by a name TRUSTED_HOSTS always
+    # lets in (the generated test_security.py checks that it does).
     routes = (project.path / "src/flask_service/health/routes.py").read_text()
+    by_loopback_name = [{"name": "Host", "value": "localhost"}]
     for probe, path in (("livenessProbe", "/health"), ("readinessProbe", "/health/ready")):
-        assert container[probe]["httpGet"] == {"path": path, "port": "http"}
+        assert container[probe]["httpGet"] == {
+            "path": path,
+            "port": "http",
+            "httpHeaders": by_loopback_name,
+        }
         assert f'@bp.get("{path}")' in routes
     # gunicorn finishes its requests (graceful_timeout) before Kubernetes kills it.
     gunicorn = (project.path / "gunicorn.conf.py").read_text()
