@@ -9,6 +9,7 @@ wait on a slow client. It serves the production config only.
 import ctypes
 import gc
 import math
+import mmap
 import os
 import signal
 import socket
@@ -160,6 +161,11 @@ def check_app_env() -> None:
 
 
 def on_starting(server: Any) -> None:
+    refuse_apps_not_for_production(server)
+    tell_workers_when_stopping(server)
+
+
+def refuse_apps_not_for_production(server: Any) -> None:
     """Refuse a preloaded app that is not in production's config after all:
     APP_ENV from .env, which the app reads and this file does not, a config
     named in the command (create_app("testing")), or FLASK_DEBUG."""
@@ -170,6 +176,25 @@ def on_starting(server: Any) -> None:
             f"{NOT_FOR_GUNICORN} Check APP_ENV (in .env too) and FLASK_DEBUG, and"
             " create the app with create_app()."
         )
+
+
+def tell_workers_when_stopping(server: Any) -> None:
+    """Mark, in memory the master shares with every worker it forks, that the
+    master is stopping, before it sends its workers SIGTERM.
+
+    A worker also gets SIGTERM when only it stops (a HUP replaces the workers,
+    TTOU removes one) while others go on serving from the same socket: it must
+    then not drain the socket (see post_worker_init). The mark lives on the
+    server, which a HUP keeps, not in this file, which a HUP reads again.
+    """
+    server.stopping = mmap.mmap(-1, 1)
+    stop = server.stop
+
+    def stop_and_tell_workers(graceful: bool = True) -> None:
+        server.stopping[0] = 1
+        stop(graceful)
+
+    server.stop = stop_and_tell_workers
 
 
 check_app_env()
@@ -229,6 +254,11 @@ def pre_fork(server: Any, worker: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
+    worker.master_stopping = getattr(server, "stopping", None)
+    dispose_database_pools(server)
+
+
+def dispose_database_pools(server: Any) -> None:
     """A forked worker must not share the master's database connections: give
     it its own pool (SQLAlchemy's advice for forking)."""
     app = server.app.callable
@@ -240,7 +270,8 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """On SIGTERM, serve the connections already waiting, then stop listening.
+    """When the master stops, serve the connections already waiting, then stop
+    listening.
 
     Gunicorn's own handler makes a sync worker exit after its current request,
     and once the last worker has gone the kernel resets the connections still
@@ -249,14 +280,26 @@ def post_worker_init(worker: Any) -> None:
     workers first have the kernel ignore new connections (see
     ignore_new_connections), then serve the connections already queued, then
     close the socket at once.
+
+    A worker that stops alone (see tell_workers_when_stopping) exits after its
+    current request, as gunicorn's own handler has it: the socket, which the
+    other workers share, must go on taking connections.
     """
     if not isinstance(worker, SyncWorker):
         return
     wait_for_connections = worker.wait
+    exit_after_this_request = signal.getsignal(signal.SIGTERM)
     draining = False
 
     def drain(signum: int, frame: Any) -> None:
         nonlocal draining
+        if draining:  # a second SIGTERM, from a process manager as well
+            return
+        stopping = getattr(worker, "master_stopping", None)
+        if stopping is None or not stopping[0]:
+            if callable(exit_after_this_request):
+                exit_after_this_request(signum, frame)
+            return
         draining = True
         worker.max_requests = sys.maxsize  # no recycling half way
         for listener in worker.sockets:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, Project, clean_environment, free_port, server_process
+from helpers import ROOT, Project, clean_environment, free_port, log_of, server_process
 
 
 @contextmanager
@@ -150,6 +151,59 @@ def test_workers_are_recycled_without_dropping_requests(
     # then a fresh one, forked from the preloaded master, takes its place.
     assert requests // 1100 - 1 <= restarts <= requests // 1000, restarts
     assert before - after
+
+
+def wait_for_new_workers(master: int, count: int, gone: set[int]) -> list[int]:
+    """The master's workers once ``count`` of them run and none is in ``gone``."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        workers = children(master)
+        if len(workers) == count and not gone & set(workers):
+            return workers
+        time.sleep(0.1)
+    raise AssertionError(f"workers {children(master)}, expected {count} new ones")
+
+
+def test_workers_stopping_alone_leave_the_socket_serving(
+    default_project: Project, production: dict[str, str], tmp_path: Path
+) -> None:
+    """A HUP replaces every worker, TTOU removes one, and one may be sent SIGTERM
+    alone: the others, and those that replace them, share the socket and go on
+    serving. Only a stopping master has its workers drain it (test_scale_out.py
+    restarts instances under load). A process manager that signals the workers
+    as well as the master stops them just as cleanly."""
+    port = free_port()
+    command = [
+        default_project.bin("gunicorn"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        f"{default_project.package}:create_app()",
+    ]
+    with (tmp_path / "gunicorn.log").open("w+") as log:
+        with server_process(command, default_project.path, production, port, log) as (
+            _,
+            process,
+        ):
+            master = process.pid
+            first = set(wait_for_workers(master, 2))
+            os.kill(master, signal.SIGHUP)
+            replaced = wait_for_new_workers(master, 2, first)
+            assert request(port, "/health")[0] == 200
+            os.kill(master, signal.SIGTTOU)
+            [left] = wait_for_workers(master, 1)
+            assert request(port, "/health")[0] == 200
+            os.kill(left, signal.SIGTERM)
+            wait_for_new_workers(master, 1, {left, *replaced})
+            assert request(port, "/health")[0] == 200
+            # As systemd's default KillMode does: every process at once.
+            for pid in (master, *children(master)):
+                os.kill(pid, signal.SIGTERM)
+            assert process.wait(timeout=60) == 0
+        output = log_of(log)
+    assert "Traceback" not in output
+    assert "Exception ignored" not in output
 
 
 def test_no_server_header_and_no_forwarded_trust_without_proxy_count(
