@@ -465,6 +465,31 @@ def postgres_project(tmp_path_factory: pytest.TempPathFactory, template: Path) -
     return Project(render(template, destination, {"database": "postgresql"})).install()
 
 
+CONNECTION_PARAMETERS = """
+from {package}.extensions import db
+from {package} import create_app
+
+with create_app().app_context(), db.engine.connect() as connection:
+    parameters = connection.connection.driver_connection.info.get_parameters()
+    print(parameters["connect_timeout"], parameters["tcp_user_timeout"])
+"""
+
+
+def test_postgresql_connections_give_up_on_a_silent_network(
+    postgres_project: Project, postgres: PostgresServer
+) -> None:
+    """libpq itself holds the timeouts (a cut network is noticed in 10 s, before
+    gunicorn's 30 s timeout), not only the settings."""
+    env = {
+        "APP_ENV": "production",
+        "SECRET_KEY": "3b9f1c7e5a2d4f6b8c0e1a3d5f7b9c2e4a6d8f0b1c3e5a7d9f2b4c6e8a0d1f3b",
+        "DATABASE_URL": postgres.create_database(),
+    }
+    script = CONNECTION_PARAMETERS.format(package=postgres_project.package)
+    result = postgres_project.run("python", "-c", script, env=env)
+    assert result.stdout.split() == ["5", "10000"]
+
+
 def test_postgresql_nul_bytes_and_an_unmigrated_database(
     postgres_project: Project, postgres: PostgresServer
 ) -> None:
