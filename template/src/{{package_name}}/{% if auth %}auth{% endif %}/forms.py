@@ -5,7 +5,7 @@ from wtforms import BooleanField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from ..models import PASSWORD_LENGTH, USERNAME_LENGTH, normalize_username, username_key
-from ..parsing import visible
+from ..parsing import default_ignorable, visible
 
 USERNAME_HINT = "Use letters, digits, dots, hyphens and underscores only."
 # Besides letters and digits of any script, and the marks that follow letters in
@@ -18,7 +18,9 @@ def username_problem(username: str) -> str | None:
 
     Checked after NFKC normalisation, as the name is stored: letters and digits
     of any script, dots, hyphens and underscores; no spaces, control or
-    invisible characters anywhere (a trailing newline included).
+    invisible characters anywhere (a trailing newline included), nor marks
+    that show nothing (variation selectors, the combining grapheme joiner),
+    which would let "bob" and "bob" followed by one of them look alike.
     """
     name = normalize_username(username)
     low, high = USERNAME_LENGTH
@@ -30,7 +32,7 @@ def username_problem(username: str) -> str | None:
         kind = unicodedata.category(char)[0]
         # visible(): a few letters show nothing (the Hangul fillers).
         letter_or_digit = kind in "LN" and visible(char)
-        if not (
+        if default_ignorable(char) or not (
             letter_or_digit
             or char in USERNAME_PUNCTUATION
             or (kind == "M" and position)
