@@ -281,12 +281,10 @@ def refusal(project: Project, env: Mapping[str, str], *args: str, cwd: Path | No
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
+        # The generated test_gunicorn.py tries more values, in-process.
         ("PORT", "99999", "PORT='99999' is not a TCP port: set 1 to 65535"),
         ("PORT", "abc", "PORT='abc' is not a TCP port"),
-        ("PORT", "0", "PORT='0' is not a TCP port"),
-        ("PORT", "-1", "PORT='-1' is not a TCP port"),
         ("APP_ENV", "testing", "APP_ENV='testing' is not for gunicorn"),
-        ("APP_ENV", "development", "APP_ENV='development' is not for gunicorn"),
     ],
 )
 def test_a_bad_setting_stops_gunicorn_in_one_line(
@@ -332,20 +330,16 @@ def test_instances_on_one_machine_share_no_control_socket(
     home.mkdir()
     runtime.mkdir()
     sockets = (home / ".gunicorn" / "gunicorn.ctl", runtime / "gunicorn.ctl")
-    for machine in (
-        {"HOME": str(home), "XDG_RUNTIME_DIR": ""},
-        {"HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)},
+    env = {**production, "HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)}
+    one_worker = ("--workers", "1")
+    with (
+        gunicorn_as_configured(default_project, env, extra=one_worker),
+        gunicorn_as_configured(default_project, env, extra=one_worker),
     ):
-        env = {**production, **machine}
-        with (
-            gunicorn_as_configured(default_project, env),
-            gunicorn_as_configured(default_project, env),
-        ):
-            time.sleep(1)  # the control socket opens once the workers have started
-            assert not any(socket.exists() for socket in sockets)
+        time.sleep(1)  # the control socket opens once the workers have started
+        assert not any(socket.exists() for socket in sockets)
 
     # Gunicorn's own default, without gunicorn.conf.py, opens one: the test sees it.
-    env = {**production, "HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)}
     with gunicorn_as_configured(default_project, env, extra=("--config", "/dev/null")):
         deadline = time.monotonic() + 10
         while not sockets[1].exists() and time.monotonic() < deadline:
