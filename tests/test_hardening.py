@@ -89,7 +89,7 @@ class Client:
         """Send a form, or JSON given as its text (so that it can be malformed)."""
         headers = {"Host": "localhost", **(headers or {})}
         if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+            headers["Cookie"] = self.cookie_header()
         if self.address:
             headers["X-Forwarded-For"] = self.address
         body = None
@@ -113,6 +113,10 @@ class Client:
             return response.status, dict(response.headers), text
         finally:
             connection.close()
+
+    def cookie_header(self) -> str:
+        """Its cookies as a Cookie header carries them, for raw requests."""
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
 
     def form_token(self, path: str = "/auth/login") -> str:
         page = self.request("GET", path)[2]
@@ -244,7 +248,7 @@ def test_a_chunked_body_over_the_limit_is_a_413_not_cut_short(
             form = urllib.parse.urlencode(fields).encode() + b"&padding="
             headers = {
                 "Host": "localhost",
-                "Cookie": "; ".join(f"{k}={v}" for k, v in client.cookies.items()),
+                "Cookie": client.cookie_header(),
                 "Content-Type": "application/x-www-form-urlencoded",
             }
             over = form + b"x" * (3 * limit - len(form))
@@ -465,6 +469,15 @@ def postgres_project(tmp_path_factory: pytest.TempPathFactory, template: Path) -
     return Project(render(template, destination, {"database": "postgresql"})).install()
 
 
+def on_postgresql(database_url: str) -> dict[str, str]:
+    """Production settings for postgres_project on that database."""
+    return {
+        "APP_ENV": "production",
+        "SECRET_KEY": "3b9f1c7e5a2d4f6b8c0e1a3d5f7b9c2e4a6d8f0b1c3e5a7d9f2b4c6e8a0d1f3b",
+        "DATABASE_URL": database_url,
+    }
+
+
 CONNECTION_PARAMETERS = """
 from {package}.extensions import db
 from {package} import create_app
@@ -480,11 +493,7 @@ def test_postgresql_connections_give_up_on_a_silent_network(
 ) -> None:
     """libpq itself holds the timeouts (a cut network is noticed in 10 s, before
     gunicorn's 30 s timeout), not only the settings."""
-    env = {
-        "APP_ENV": "production",
-        "SECRET_KEY": "3b9f1c7e5a2d4f6b8c0e1a3d5f7b9c2e4a6d8f0b1c3e5a7d9f2b4c6e8a0d1f3b",
-        "DATABASE_URL": postgres.create_database(),
-    }
+    env = on_postgresql(postgres.create_database())
     script = CONNECTION_PARAMETERS.format(package=postgres_project.package)
     result = postgres_project.run("python", "-c", script, env=env)
     assert result.stdout.split() == ["5", "10000"]
@@ -493,11 +502,7 @@ def test_postgresql_connections_give_up_on_a_silent_network(
 def test_postgresql_nul_bytes_and_an_unmigrated_database(
     postgres_project: Project, postgres: PostgresServer
 ) -> None:
-    env = {
-        "APP_ENV": "production",
-        "SECRET_KEY": "3b9f1c7e5a2d4f6b8c0e1a3d5f7b9c2e4a6d8f0b1c3e5a7d9f2b4c6e8a0d1f3b",
-        "DATABASE_URL": postgres.create_database(),
-    }
+    env = on_postgresql(postgres.create_database())
     with served(postgres_project, env) as (port, _):
         # Never migrated: not ready, and a page that needs a table is a bug (500),
         # not an outage (503).
@@ -545,18 +550,13 @@ def test_error_pages_for_a_logged_in_user_while_postgresql_is_down(
     visitor, and the log says the database is unavailable without a traceback."""
     server = PostgresServer().start()
     try:
-        env = {
-            "APP_ENV": "production",
-            "SECRET_KEY": "5d" * 32,
-            "DATABASE_URL": server.create_database(),
-        }
+        env = on_postgresql(server.create_database())
         postgres_project.run("flask", "db", "upgrade", env=env)
         create_owner(postgres_project, env)
         with (tmp_path / "server.log").open("w+") as log:
             with served(postgres_project, env, log=log) as (port, _):
                 client = Client(port)
                 assert client.log_in(OWNER, PASSWORD) == 302
-                cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
                 server.stop()
                 answers = {
                     404: client.request("GET", "/nope"),
@@ -565,7 +565,7 @@ def test_error_pages_for_a_logged_in_user_while_postgresql_is_down(
                 }
                 too_large = (
                     "POST /auth/logout HTTP/1.1\r\nHost: localhost\r\n"
-                    f"Cookie: {cookie}\r\nContent-Length: {2 << 20}\r\n"
+                    f"Cookie: {client.cookie_header()}\r\nContent-Length: {2 << 20}\r\n"
                     "Content-Type: application/x-www-form-urlencoded\r\n"
                     "Connection: close\r\n\r\n"
                 )

@@ -5,7 +5,7 @@ from wtforms import BooleanField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from ..models import PASSWORD_LENGTH, USERNAME_LENGTH, normalize_username, username_key
-from ..parsing import default_ignorable, visible
+from ..parsing import default_ignorable
 
 USERNAME_HINT = "Use letters, digits, dots, hyphens and underscores only."
 # Besides letters and digits of any script, and the marks that follow letters in
@@ -30,12 +30,8 @@ def username_problem(username: str) -> str | None:
         return f"Use {low} to {high} characters. {USERNAME_HINT}"
     for position, char in enumerate(name):
         kind = unicodedata.category(char)[0]
-        # visible(): a few letters show nothing (the Hangul fillers).
-        letter_or_digit = kind in "LN" and visible(char)
         if default_ignorable(char) or not (
-            letter_or_digit
-            or char in USERNAME_PUNCTUATION
-            or (kind == "M" and position)
+            kind in "LN" or char in USERNAME_PUNCTUATION or (kind == "M" and position)
         ):
             return USERNAME_HINT
     return None
