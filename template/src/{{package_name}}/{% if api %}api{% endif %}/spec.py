@@ -46,6 +46,9 @@ SERVER_ERRORS = {
     "414": "The path and query string are longer than the HTTP server reads "
     "(4,094 bytes under gunicorn).",
 }
+# What operations answer other than JSON, which spectree cannot declare:
+# operation id -> status -> the response's OpenAPI content (media types).
+OTHER_CONTENT: dict[str, dict[str, dict[str, Any]]] = {}
 
 
 @bp.get("/openapi.json")
@@ -72,6 +75,9 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     for operations in document["paths"].values():
         for operation in operations.values():
             responses = operation["responses"]
+            other = OTHER_CONTENT.get(operation["operationId"], {})
+            for code, content in other.items():
+                responses[code]["content"] = content
             errors = dict(COMMON_ERRORS)
             if "requestBody" in operation:
                 errors |= BODY_ERRORS
