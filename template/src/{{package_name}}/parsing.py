@@ -11,8 +11,8 @@ become a 500):
   store: unpaired UTF-16 surrogates, and NUL characters, which PostgreSQL
   refuses in text;
 - NUL characters in form fields, the query string or the path;
-- integers in URLs (``<int:...>``) too large for an INTEGER column, which
-  simply match no route.
+- integers in URLs (``<int:...>``) too large for an INTEGER column, or
+  written in other digits than 0 to 9, which simply match no route.
 
 Commands read theirs through STORABLE_TEXT: click passes an argument that is not
 valid UTF-8 on with surrogate escapes, which no database can store either.
@@ -243,6 +243,13 @@ def all_storable(data: Any) -> bool:
 
 class BoundedIntegerConverter(IntegerConverter):
     """``<int:...>`` matching only what an INTEGER column holds; larger is a 404."""
+
+    # Werkzeug's \d also matches other scripts' digits, which int() reads:
+    # /items/ followed by a full-width 2 (U+FF12) or an Arabic-Indic one
+    # (U+0662) was item 2, a path that a proxy's rules, caches and logs would
+    # take for another resource.
+    regex = r"[0-9]+"
+    signed_regex = r"-?[0-9]+"
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", LARGEST_INTEGER)
