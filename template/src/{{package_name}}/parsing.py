@@ -15,7 +15,8 @@ become a 500):
   written in other digits than 0 to 9, which simply match no route.
 
 Commands read theirs through STORABLE_TEXT: click passes an argument that is not
-valid UTF-8 on with surrogate escapes, which no database can store either.
+valid UTF-8 on with surrogate escapes, which no database can store either; and
+numbers through WholeNumber, digits 0 to 9 only.
 """
 
 import re
@@ -145,6 +146,19 @@ class StorableText(click.types.StringParamType):
 
 
 STORABLE_TEXT = StorableText()
+
+
+class WholeNumber(click.IntRange):
+    """A command's whole number, written in digits 0 to 9: click reads it
+    with int(), which takes "1_0" as 10, and "+1" and other scripts' digits
+    (a full-width 1) as 1."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Any:
+        if isinstance(value, str) and not re.fullmatch(r"[0-9]+", value):
+            self.fail(f"{value!r} is not a whole number in digits 0 to 9.", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class BodyStream:
