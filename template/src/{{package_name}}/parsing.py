@@ -7,9 +7,9 @@ become a 500):
 - a body the server cannot read (a malformed chunked encoding, say), and one
   longer than MAX_CONTENT_LENGTH, with a Content-Length or without (chunked),
   which is a 413;
-- JSON nested deeper than Python can parse, or holding text no database can
-  store: unpaired UTF-16 surrogates, and NUL characters, which PostgreSQL
-  refuses in text;
+- JSON nested deeper than Python can parse, holding text no database can
+  store (unpaired UTF-16 surrogates, and NUL characters, which PostgreSQL
+  refuses in text), or an object with a key twice;
 - NUL characters in form fields, the query string or the path;
 - integers in URLs (``<int:...>``) too large for an INTEGER column, or
   written in other digits than 0 to 9, which simply match no route.
@@ -230,6 +230,8 @@ class UnusableJSONError(ValueError):
 
 class JSONProvider(DefaultJSONProvider):
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        if "object_hook" not in kwargs:  # Flask's session cookies pass their own
+            kwargs["object_pairs_hook"] = without_repeated_keys
         try:
             data = super().loads(s, **kwargs)
         except RecursionError:
@@ -237,6 +239,17 @@ class JSONProvider(DefaultJSONProvider):
         if not all_storable(data):
             raise UnusableJSONError(UNSTORABLE_TEXT)
         return data
+
+
+def without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # {"name": "a", "name": "b"} would be read as "b", where a proxy or
+    # another parser in front of the service may have read "a".
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise UnusableJSONError(f"The JSON body has the key {key!r} twice.")
+        found[key] = value
+    return found
 
 
 def all_storable(data: Any) -> bool:

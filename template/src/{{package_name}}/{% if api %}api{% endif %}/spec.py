@@ -34,9 +34,10 @@ COMMON_ERRORS = {
 }
 # ... and those of operations that take a JSON body.
 BODY_ERRORS = {
-    "400": "The body is not valid JSON, is nested too deeply or holds text no "
-    "database can store (NUL, unpaired surrogates); the path or the query string "
-    "holds a NUL character; or a session's CSRF token is missing.",
+    "400": "The body is not valid JSON, is nested too deeply, has an object with "
+    "a key twice or holds text no database can store (NUL, unpaired surrogates); "
+    "the path or the query string holds a NUL character; or a session's CSRF "
+    "token is missing.",
     "413": "The body is larger than the service accepts.",
     "415": "The body is not sent as application/json.",
 }
