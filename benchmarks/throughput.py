@@ -12,14 +12,15 @@ own, so what changed there counts too; the services in their production config
 (JSON access line, security headers, CSRF, accounts). The bare app is also
 served inside the service's access line and security headers alone, which shows
 how much of the gap to the bare app is theirs and how much the service's Flask
-hooks and extensions take. Memory is each worker's resident set, and the part of
-it that is the worker's own rather than shared with the master it was forked
-from. The load comes from wrk (Debian's `wrk` package) when it is installed,
-else from tests/load.py, in a second process over loopback. Rounds alternate
-between the apps, so a noisy neighbour hurts all alike; medians are printed, and
-the ratios are the figures to read. Goals: /health at least 0.9 of the bare
-app's requests per second, start-up (import and create_app()) at most 2x the
-bare app's.
+hooks and extensions take; and the bare app's start-up is measured again with
+SQLAlchemy's ORM imported, the least a service with SQLAlchemy models can take.
+Memory is each worker's resident set, and the part of it that is the worker's
+own rather than shared with the master it was forked from. The load comes from
+wrk (Debian's `wrk` package) when it is installed, else from tests/load.py, in
+a second process over loopback. Rounds alternate between the apps, so a noisy
+neighbour hurts all alike; medians are printed, and the ratios are the figures
+to read. Goals: /health at least 0.9 of the bare app's requests per second,
+start-up (import and create_app()) at most 2x the bare app's.
 """
 
 from __future__ import annotations
@@ -264,6 +265,11 @@ def main() -> None:
         ),
     }
 
+    # The least any service with SQLAlchemy models can start in.
+    orm_floor = start_up(
+        project.bin("python"), "import bare_app, sqlalchemy.orm", work / "bare", full_env
+    )
+
     def median(name: str, path: str, key: str) -> float:
         return statistics.median(result[key] for result in figures[(name, path)])
 
@@ -299,6 +305,11 @@ def main() -> None:
         rows.append(row(label, "MiB", sizes))
     header = ("", "bare", "generated", "vs bare", baseline, "vs " + baseline)
     table(rows, (*header, "p99 " + " / ".join(compared)))
+    print(
+        f"\nStart-up of the bare app when it also imports SQLAlchemy's ORM, as every"
+        f" service whose models are SQLAlchemy's does: {orm_floor * 1000:.0f} ms,"
+        f" {orm_floor / startup['bare']:.2f} of the bare app's."
+    )
     wrapped = median(WRAPPED, "/health", "requests_per_second")
     print(
         f"\n/health of the bare app inside the service's access line and security headers:"
