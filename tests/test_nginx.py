@@ -221,3 +221,23 @@ def test_forms_sent_over_https_on_another_port_are_accepted(
             form,
         )
     assert status == 302, text
+
+
+def test_a_second_instance_started_as_the_readme_says_listens_on_loopback_only(
+    default_project: Project, production: dict[str, str]
+) -> None:
+    """Listening on every address, an instance is reached past nginx, where a
+    client with PROXY_COUNT=1 names its own address in X-Forwarded-For and
+    escapes the login limits."""
+    readme = (default_project.path / "README.md").read_text()
+    match = re.search(r"`gunicorn --bind 127\.0\.0\.1:8001 \"([^\"]+)\"`", readme)
+    assert match, "the README shows no command for a second instance on one machine"
+    port = free_port()
+    command = [default_project.bin("gunicorn"), "--bind", f"127.0.0.1:{port}", match.group(1)]
+    env = {**production, "PROXY_COUNT": "1"}
+    with server_process(command, default_project.path, env, port):
+        socket.create_connection(("127.0.0.1", port), timeout=3).close()
+        # Another address of this machine (all of 127/8 is), which a socket
+        # listening on every address would answer too.
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.2", port), timeout=3)
