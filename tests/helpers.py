@@ -390,17 +390,31 @@ def gunicorn(project: Project, env: Mapping[str, str]) -> AbstractContextManager
     return serving(gunicorn_command(project, port), project.path, env, port)
 
 
-def site_config(project: Project, nginx_port: int, app_ports: int | Sequence[int]) -> str:
+def site_config(
+    project: Project,
+    nginx_port: int,
+    app_ports: int | Sequence[int],
+    certificate: tuple[Path, Path] | None = None,
+) -> str:
     """The shipped file, pointed at this test's ports (one upstream server line per
-    app instance, as its comment says) and checkout; nothing else changes."""
+    app instance, as its comment says) and checkout, over HTTPS with
+    ``certificate`` (its certificate and key files) as its comment says; nothing
+    else changes."""
     text = (project.path / "deploy" / "nginx.conf").read_text()
     ports = [app_ports] if isinstance(app_ports, int) else list(app_ports)
     shipped = re.search(r"^    server 127\.0\.0\.1:8000 .*;$", text, re.MULTILINE)
     assert shipped, "deploy/nginx.conf has no upstream server line for 127.0.0.1:8000"
     line = shipped.group(0)
     servers = "\n".join(line.replace(":8000 ", f":{port} ") for port in ports)
+    listen = f"listen 127.0.0.1:{nginx_port};"
+    if certificate is not None:
+        listen = (
+            f"listen 127.0.0.1:{nginx_port} ssl;\n"
+            f"    ssl_certificate {certificate[0]};\n"
+            f"    ssl_certificate_key {certificate[1]};"
+        )
     replacements = {
-        "listen 80;": f"listen 127.0.0.1:{nginx_port};",
+        "listen 80;": listen,
         line: servers,
         "/srv/flask-service/src/": f"{project.path}/src/",
     }
@@ -411,12 +425,18 @@ def site_config(project: Project, nginx_port: int, app_ports: int | Sequence[int
 
 
 @contextmanager
-def nginx(project: Project, folder: Path, app_ports: int | Sequence[int]) -> Iterator[int]:
+def nginx(
+    project: Project,
+    folder: Path,
+    app_ports: int | Sequence[int],
+    certificate: tuple[Path, Path] | None = None,
+) -> Iterator[int]:
     """Debian's nginx serving deploy/nginx.conf on a loopback port, in front of the
-    app on ``app_ports``; yields nginx's port."""
+    app on ``app_ports`` (over HTTPS with ``certificate``, its certificate and key
+    files); yields nginx's port."""
     port = free_port()
     folder.mkdir()
-    (folder / "site.conf").write_text(site_config(project, port, app_ports))
+    (folder / "site.conf").write_text(site_config(project, port, app_ports, certificate))
     # What /etc/nginx/nginx.conf gives a conf.d file, with this test's own folders;
     # workers run as root to read the static files under pytest's private tmp folder.
     (folder / "nginx.conf").write_text(

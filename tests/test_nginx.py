@@ -9,12 +9,16 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from helpers import Project, free_port, gunicorn_command, nginx, server_process
@@ -159,3 +163,81 @@ def test_the_app_believes_exactly_the_forwarded_headers_nginx_sets(
     entry = next(line for line in lines if line.get("request_id") == "forwarded-check")
     # The app took the address nginx saw, not the one the client claimed.
     assert entry["remote_addr"] == "127.0.0.5"
+
+
+def test_forms_sent_over_https_on_another_port_are_accepted(
+    default_project: Project, production: dict[str, str], tmp_path: Path
+) -> None:
+    """Behind nginx on a port other than 443, a browser's Referer names that port;
+    the app must be given the Host with it, or Flask-WTF takes the Referer for
+    another site's and refuses every form sent over HTTPS."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    certificate = (tmp_path / "cert.pem", tmp_path / "key.pem")
+    files = ["-out", str(certificate[0]), "-keyout", str(certificate[1])]
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=x", *files],
+        check=True,
+        capture_output=True,
+    )
+    default_project.run(
+        "flask", "auth", "create-user", "alice", "--password", "correct horse", env=production
+    )
+    app_port = free_port()
+    env = {**production, "PROXY_COUNT": "1"}
+    command = gunicorn_command(default_project, app_port)
+    with (
+        server_process(command, default_project.path, env, app_port),
+        nginx(default_project, tmp_path / "nginx", app_port, certificate) as port,
+    ):
+        page = f"https://localhost:{port}/auth/login"
+
+        def send(method: str, headers: dict[str, str], body: str = "") -> tuple[int, str, str]:
+            connection = http.client.HTTPSConnection(
+                "localhost", port, timeout=5, context=ssl._create_unverified_context()
+            )
+            try:
+                connection.request(method, "/auth/login", body=body, headers=headers)
+                response = connection.getresponse()
+                cookie = (response.getheader("Set-Cookie") or "").split(";")[0]
+                return response.status, cookie, response.read().decode()
+            finally:
+                connection.close()
+
+        _, cookie, text = send("GET", {})
+        match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', text)
+        assert match, text
+        form = urlencode(
+            {"csrf_token": match.group(1), "username": "alice", "password": "correct horse"}
+        )
+        status, _, text = send(
+            "POST",
+            {
+                "Cookie": cookie,
+                "Referer": page,
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+            form,
+        )
+    assert status == 302, text
+
+
+def test_a_second_instance_started_as_the_readme_says_listens_on_loopback_only(
+    default_project: Project, production: dict[str, str]
+) -> None:
+    """Listening on every address, an instance is reached past nginx, where a
+    client with PROXY_COUNT=1 names its own address in X-Forwarded-For and
+    escapes the login limits."""
+    readme = (default_project.path / "README.md").read_text()
+    match = re.search(r"`gunicorn --bind 127\.0\.0\.1:8001 \"([^\"]+)\"`", readme)
+    assert match, "the README shows no command for a second instance on one machine"
+    port = free_port()
+    command = [default_project.bin("gunicorn"), "--bind", f"127.0.0.1:{port}", match.group(1)]
+    env = {**production, "PROXY_COUNT": "1"}
+    with server_process(command, default_project.path, env, port):
+        socket.create_connection(("127.0.0.1", port), timeout=3).close()
+        # Another address of this machine (all of 127/8 is), which a socket
+        # listening on every address would answer too.
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.2", port), timeout=3)

@@ -1,4 +1,12 @@
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
@@ -67,6 +75,9 @@ def logout() -> Response:
     # Ends every session of the account, so a copy of this one's cookies,
     # wherever it is, opens nothing any more.
     end_every_session(current_user._get_current_object())
+    # Nor does anything of the session outlive the login, its CSRF secret
+    # included (logout_user drops only Flask-Login's own keys).
+    session.clear()
     logout_user()
     flash("You have been logged out on every device.", "info")
     return redirect(url_for("main.index"))

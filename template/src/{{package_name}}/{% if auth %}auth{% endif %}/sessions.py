@@ -12,7 +12,7 @@ import re
 import secrets
 import time
 
-from flask import current_app, request
+from flask import current_app, request, session
 from flask_login import login_user
 
 from ..extensions import db, login_manager
@@ -23,11 +23,18 @@ TOKEN = re.compile(r"^(\d{1,19}):(\d{1,19}):(\d{1,12}):([A-Za-z0-9_-]{11})$")
 
 
 def log_in(user: User, *, remember: bool) -> None:
-    """Start a session for ``user``, with a token of its own."""
+    """Start a session for ``user``, with a token of its own.
+
+    Nothing the session held before carries over, its CSRF secret included:
+    a session planted in the browser before the login (a page on a sibling
+    subdomain may set this site's cookies) would otherwise bring a CSRF token
+    its planter knows into the logged-in session.
+    """
     issued = int(time.time())
     user.session_token = (
         f"{user.id}:{user.session_generation}:{issued}:{secrets.token_urlsafe(8)}"
     )
+    session.clear()
     login_user(user, remember=remember)
 
 
