@@ -73,6 +73,8 @@ NOT_IN_A_NAME = (
     r"\u2066-\u2069\ufff9-\ufffb"
 )
 UNNAMEABLE = re.compile(f"[{NOT_IN_A_NAME}]")
+# A number as URLs, query strings and commands write it.
+DIGITS = re.compile("[0-9]+")
 
 
 def init_app(app: Flask) -> None:
@@ -148,6 +150,12 @@ class StorableText(click.types.StringParamType):
 STORABLE_TEXT = StorableText()
 
 
+def plain_digits(text: str) -> bool:
+    """Whether ``text`` is a whole number written in digits 0 to 9 only, not
+    as int() also reads one ("1_0", "+1", " 1", other scripts' digits)."""
+    return DIGITS.fullmatch(text) is not None
+
+
 class WholeNumber(click.IntRange):
     """A command's whole number, written in digits 0 to 9: click reads it
     with int(), which takes "1_0" as 10, and "+1" and other scripts' digits
@@ -156,7 +164,7 @@ class WholeNumber(click.IntRange):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> Any:
-        if isinstance(value, str) and not re.fullmatch(r"[0-9]+", value):
+        if isinstance(value, str) and not plain_digits(value):
             self.fail(f"{value!r} is not a whole number in digits 0 to 9.", param, ctx)
         return super().convert(value, param, ctx)
 
@@ -275,8 +283,8 @@ class BoundedIntegerConverter(IntegerConverter):
     # /items/ followed by a full-width 2 (U+FF12) or an Arabic-Indic one
     # (U+0662) was item 2, a path that a proxy's rules, caches and logs would
     # take for another resource.
-    regex = r"[0-9]+"
-    signed_regex = r"-?[0-9]+"
+    regex = DIGITS.pattern
+    signed_regex = f"-?{DIGITS.pattern}"
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", LARGEST_INTEGER)
