@@ -20,7 +20,6 @@ numbers through WholeNumber, digits 0 to 9 only.
 """
 
 import re
-import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,40 +38,37 @@ from werkzeug.wsgi import get_input_stream
 LARGEST_INTEGER = 2**31 - 1
 UNSTORABLE_TEXT = "Text must not contain NUL characters or unpaired surrogates."
 # Unicode's Default_Ignorable_Code_Point property (DerivedCoreProperties.txt),
-# which Python's unicodedata lacks: characters that show nothing unless a font
-# knows them, as first and last code point. Zero-width spaces and joiners,
-# direction marks, variation selectors, the Hangul fillers, tag characters...
+# which Python's unicodedata lacks, as a regular expression's character class:
+# characters that show nothing unless a font knows them. Zero-width spaces and
+# joiners, direction marks, variation selectors, the Hangul fillers, tag
+# characters... Those beyond U+FFFF are written as themselves, which both
+# Python and JSON Schema's (ECMAScript's) regular expressions read.
 DEFAULT_IGNORABLE = (
-    (0x00AD, 0x00AD),
-    (0x034F, 0x034F),
-    (0x061C, 0x061C),
-    (0x115F, 0x1160),
-    (0x17B4, 0x17B5),
-    (0x180B, 0x180F),
-    (0x200B, 0x200F),
-    (0x202A, 0x202E),
-    (0x2060, 0x206F),
-    (0x3164, 0x3164),
-    (0xFE00, 0xFE0F),
-    (0xFEFF, 0xFEFF),
-    (0xFFA0, 0xFFA0),
-    (0xFFF0, 0xFFF8),
-    (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A),
-    (0xE0000, 0xE0FFF),
+    r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    r"\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
 )
-# The blank Braille pattern: a symbol that shows nothing, and is not ignorable.
-BLANK_BRAILLE = "\u2800"
-# What a name, one line of text, must not hold (a regular expression's
-# character class, which Python and pydantic both read): control characters
-# (NUL among them, which PostgreSQL refuses), line and paragraph separators,
-# the bidirectional controls and marks that show text in another order than it
-# reads, and the interlinear annotation characters, which hide text.
+IGNORABLE = re.compile(f"[{DEFAULT_IGNORABLE}]")
+# What a name, one line of text, must not hold (a character class, as above):
+# control characters (NUL among them, which PostgreSQL refuses), line and
+# paragraph separators, the bidirectional controls and marks that show text in
+# another order than it reads, and the interlinear annotation characters,
+# which hide text.
 NOT_IN_A_NAME = (
     r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
     r"\u2066-\u2069\ufff9-\ufffb"
 )
 UNNAMEABLE = re.compile(f"[{NOT_IN_A_NAME}]")
+# What shows nothing on its own: whitespace, NOT_IN_A_NAME's characters, the
+# default-ignorable ones and the blank Braille pattern (a symbol that is not
+# ignorable). Everything else shows: a letter, a mark over a dotted circle, a
+# private or unassigned code point as a box. The rule is these lists, not
+# Unicode's categories, so that a name valid on one Python is on every other
+# (each knows another version of Unicode) and in the OpenAPI document.
+INVISIBLE = rf"\s{NOT_IN_A_NAME}{DEFAULT_IGNORABLE}\u2800"
+VISIBLE = re.compile(f"[^{INVISIBLE}]")
+# name_problem's whole rule as one pattern, for schemas to document.
+NAME_PATTERN = rf"^[^{NOT_IN_A_NAME}]*[^{INVISIBLE}][^{NOT_IN_A_NAME}]*$"
 # A number as URLs, query strings and commands write it.
 DIGITS = re.compile("[0-9]+")
 
@@ -101,35 +97,21 @@ def default_ignorable(char: str) -> bool:
     """Whether ``char`` is a Default_Ignorable_Code_Point: one that shows
     nothing (U+200B zero-width space, U+FE0F variation selector, U+3164 Hangul
     filler, U+E0100 variation selector 17...)."""
-    code = ord(char)
-    return any(first <= code <= last for first, last in DEFAULT_IGNORABLE)
-
-
-def visible(char: str) -> bool:
-    """Whether ``char`` shows on its own: a letter, digit, punctuation mark or
-    symbol. Not whitespace, control or format characters (U+200B zero-width
-    space, U+00AD soft hyphen, U+FEFF...), marks (they only change the
-    character before them), private or unassigned code points, nor the few
-    letters and symbols that show nothing (the Hangul fillers, which are
-    default-ignorable, and the blank Braille pattern)."""
-    return (
-        unicodedata.category(char)[0] in "LNPS"
-        and not default_ignorable(char)
-        and char != BLANK_BRAILLE
-    )
+    return IGNORABLE.fullmatch(char) is not None
 
 
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot name something (an item, a token), or None if it
     can: it must be one line without NOT_IN_A_NAME's characters, with at least
     one visible character (a name of zero-width spaces, soft hyphens or Hangul
-    fillers looks empty in every list it appears in)."""
+    fillers looks empty in every list it appears in). NAME_PATTERN says the
+    same."""
     if UNNAMEABLE.search(name):
         return (
             "A name must be one line, without control characters or "
             "bidirectional controls."
         )
-    if not any(visible(char) for char in name):
+    if not VISIBLE.search(name):
         return "A name needs at least one visible character."
     return None
 
