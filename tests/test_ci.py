@@ -71,6 +71,21 @@ def test_pipeline_matches_its_schema_and_runs_every_check(
         assert job_environment(pipeline, ci)["TEST_DATABASE_URL"].startswith("postgresql+psycopg")
 
 
+def test_the_github_pipelines_token_only_reads(copy: Callable[..., Project]) -> None:
+    # It runs the project's code and every dependency's: a token that writes
+    # (a repository's default may) would be theirs to push or publish with.
+    project = copy(ci="github")
+    pipeline = yaml.safe_load((project.path / PIPELINES["github"][0]).read_text())
+    assert pipeline["permissions"] == {"contents": "read"}
+    assert "permissions" not in pipeline["jobs"]["test"]
+    [checkout] = [
+        step
+        for step in pipeline["jobs"]["test"]["steps"]
+        if step.get("uses", "").startswith("actions/checkout@")
+    ]
+    assert checkout["with"]["persist-credentials"] is False
+
+
 @pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13", "3.14"])
 def test_pipelines_use_the_chosen_python(copy: Callable[..., Project], python_version: str) -> None:
     github = copy("github", ci="github", python_version=python_version)

@@ -108,6 +108,9 @@ def test_compose_runs_postgresql_with_a_named_volume_and_a_healthcheck(
     )
     assert db["image"].startswith("postgres:")
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+    # The superuser's password is in this file: its port is this machine's alone.
+    assert db["ports"] == ["127.0.0.1:5432:5432"]
+    assert "ports" not in services.get("redis", {})
     volume, mount = db["volumes"][0].split(":")
     assert (volume, mount) == ("db-data", "/var/lib/postgresql/data")
     assert volume in compose["volumes"]

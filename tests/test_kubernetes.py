@@ -76,6 +76,9 @@ def test_the_manifests_agree_with_the_image_compose_and_the_app(project: Project
         if spec is not None:
             assert spec["securityContext"]["runAsUser"] == uid
             assert spec["securityContext"]["runAsNonRoot"] is True
+            # The default service account's token, mounted otherwise, would
+            # give a process taken over a credential for the cluster's API.
+            assert spec["automountServiceAccountToken"] is False
             for each in spec["containers"]:
                 assert each["envFrom"] == [{"secretRef": {"name": "flask-service"}}]
                 assert each["securityContext"]["readOnlyRootFilesystem"] is True

@@ -70,6 +70,14 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if not message.isprintable():
+            # Messages carry what clients sent too (Flask logs a failed
+            # request as "Exception on <path>"): escaped, as the access line
+            # is, a line break cannot end the line and forge the next, nor an
+            # escape sequence restyle a terminal. A traceback still spans lines.
+            fields = {**record.__dict__, "msg": escaped(message), "args": None}
+            record = logging.makeLogRecord(fields)
         line = super().format(record)
         if (request_id := current_request_id()) is not None:
             line += f" request_id={request_id}"
@@ -144,7 +152,7 @@ class AccessLog:
             if not message.isprintable():
                 # A path may hold any character, newlines too: escaped, it
                 # cannot end the line and forge the next.
-                message = message.encode("unicode_escape").decode("ascii")
+                message = escaped(message)
             line = f"{self.now()} INFO {message} request_id={request_id}\n"
         stream = sys.stdout
         with self.lock:
@@ -160,6 +168,11 @@ def init_app(app: Flask) -> None:
     app.logger.handlers = [handler]
     app.logger.setLevel(logging.INFO)
     app.wsgi_app = AccessLog(app.wsgi_app, app.logger.name, json_lines)  # type: ignore[method-assign]
+
+
+def escaped(text: str) -> str:
+    """``text`` on one line of printable ASCII: "\\n" for a line break."""
+    return text.encode("unicode_escape").decode("ascii")
 
 
 def new_id() -> str:
