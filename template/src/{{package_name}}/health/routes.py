@@ -56,8 +56,11 @@ def database_state() -> str:
         current_app.logger.exception("database check failed")
         return "error"
     if not Path(MIGRATIONS_DIRECTORY).is_dir():
-        # The migrations are read from the working directory, as `flask db` does.
-        return f"no {MIGRATIONS_DIRECTORY} folder in {Path.cwd()}"
+        # The migrations are read from the working directory, as `flask db`
+        # does. Which one goes to the log, not to whoever asks.
+        folder = Path.cwd() / MIGRATIONS_DIRECTORY
+        current_app.logger.warning("no migrations folder at %s", folder)
+        return f"no {MIGRATIONS_DIRECTORY} folder in the working directory"
     heads, known = migrations()
     if applied == heads or (applied and not applied <= known):
         # At the head, or at a newer revision from a later deploy than this
