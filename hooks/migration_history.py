@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import secrets
+import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -105,7 +106,8 @@ def write_migration(
     quoted = [f'"{parent}"' for parent in parents]
     down = "None" if not parents else quoted[0] if len(parents) == 1 else f"({', '.join(quoted)})"
     lines = [
-        f'"""{message}',
+        # Within ruff's line length however many answers the message names.
+        *textwrap.wrap(f'"""{message}', width=88, break_long_words=False),
         "",
         *explanation.splitlines(),
         "",
