@@ -185,6 +185,24 @@ def test_project_inside_an_existing_repository_is_not_nested(
     assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
 
 
+def test_project_in_a_folder_its_enclosing_repository_ignores_gets_its_own(
+    template: Path, tmp_path: Path
+) -> None:
+    """A dotfiles repository in the home folder ignoring everything tracks none of
+    the project: it needs a repository of its own for `copier update`."""
+    home = tmp_path / "home"
+    home.mkdir()
+    git(home, "init", "--quiet")
+    (home / ".gitignore").write_text("*\n")
+    destination = home / "src" / "svc"
+    result = copier_copy(template, destination, answers=SMALLEST, **isolated_git(tmp_path))
+    assert "giving the project a repository of its own" in result.stdout
+    assert git(destination, "rev-parse", "--show-toplevel").strip() == str(destination)
+    assert git(destination, "status", "--porcelain") == ""
+    assert ".copier-answers.yml" in git(destination, "ls-files").split()
+    assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
+
+
 def test_hook_does_nothing_outside_a_copy(tmp_path: Path) -> None:
     """Copier runs tasks in throwaway copies during updates: nothing may happen there."""
     (tmp_path / ".copier-answers.yml").write_text("_commit: abc\n")
