@@ -21,7 +21,7 @@ import secrets
 import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 VERSIONS = Path("migrations", "versions")
@@ -113,7 +113,8 @@ def write_migration(
         "",
         f"Revision ID: {revision}",
         f"Revises: {', '.join(parents)}",
-        f"Create Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S')}",
+        # Not datetime.UTC: Copier's own Python, which runs this, may be 3.10.
+        f"Create Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M:%S')}",  # noqa: UP017
         '"""',
         "",
     ]
