@@ -187,10 +187,12 @@ def test_project_inside_an_existing_repository_is_not_nested(
 
 
 def test_project_in_a_folder_its_enclosing_repository_ignores_gets_its_own(
-    template: Path, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     """A dotfiles repository in the home folder ignoring everything tracks none of
-    the project: it needs a repository of its own for `copier update`."""
+    the project: it needs a repository of its own for `copier update`. (The
+    install fails at once here: the commit before it is what this is about.)"""
+    template = snapshot_template(tmp_path / "template", edit=require_missing_package)
     home = tmp_path / "home"
     home.mkdir()
     git(home, "init", "--quiet")
@@ -201,7 +203,6 @@ def test_project_in_a_folder_its_enclosing_repository_ignores_gets_its_own(
     assert git(destination, "rev-parse", "--show-toplevel").strip() == str(destination)
     assert git(destination, "status", "--porcelain") == ""
     assert ".copier-answers.yml" in git(destination, "ls-files").split()
-    assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
 
 
 def test_the_hooks_work_on_the_oldest_python_copier_runs_on(
