@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import ast
 import secrets
+import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 VERSIONS = Path("migrations", "versions")
@@ -105,13 +106,15 @@ def write_migration(
     quoted = [f'"{parent}"' for parent in parents]
     down = "None" if not parents else quoted[0] if len(parents) == 1 else f"({', '.join(quoted)})"
     lines = [
-        f'"""{message}',
+        # Within ruff's line length however many answers the message names.
+        *textwrap.wrap(f'"""{message}', width=88, break_long_words=False),
         "",
         *explanation.splitlines(),
         "",
         f"Revision ID: {revision}",
         f"Revises: {', '.join(parents)}",
-        f"Create Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S')}",
+        # Not datetime.UTC: Copier's own Python, which runs this, may be 3.10.
+        f"Create Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M:%S')}",  # noqa: UP017
         '"""',
         "",
     ]

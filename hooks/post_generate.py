@@ -166,6 +166,18 @@ def inside_git_work_tree(project: Path) -> bool:
     return result.stdout.strip() == "true"
 
 
+def ignored_by_enclosing_repository(project: Path) -> bool:
+    """Whether the repository around the project ignores it (a dotfiles repository
+    in the home folder, say): Copier can update a project only where git tracks it."""
+    result = subprocess.run(
+        ["git", "check-ignore", "--quiet", ANSWERS_FILE],
+        cwd=project,
+        capture_output=True,
+        check=False,
+    )
+    return result.returncode == 0
+
+
 def git_identity(project: Path, args: argparse.Namespace) -> list[str]:
     """`-c` options supplying the answers' author where git has no identity."""
     options = []
@@ -180,10 +192,16 @@ def git_identity(project: Path, args: argparse.Namespace) -> list[str]:
 
 def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
     if inside_git_work_tree(report.project):
-        # A project generated inside an existing repository (a monorepo, or a
-        # recopy) belongs to that repository: never nest a new one in it.
-        print("post-generate: already inside a git repository: not committing", flush=True)
-        return
+        if not ignored_by_enclosing_repository(report.project):
+            # A project generated inside an existing repository (a monorepo, or a
+            # recopy) belongs to that repository: never nest a new one in it.
+            print("post-generate: already inside a git repository: not committing", flush=True)
+            return
+        print(
+            "post-generate: the git repository around this folder ignores it:"
+            " giving the project a repository of its own",
+            flush=True,
+        )
     identity = git_identity(report.project, args) if shutil.which("git") else []
     report.run_in_order(
         [

@@ -147,6 +147,17 @@ def pep440(version: str) -> Version | None:
 
 def before(args: argparse.Namespace) -> int:
     project = Path.cwd()
+    tracked = Git(project).run("ls-files", "--error-unmatch", "--", ANSWERS_FILE, check=False)
+    if not tracked:
+        # Copier updates such a project as if the team had deleted every file.
+        say(
+            f"NOT UPDATING: git does not track {ANSWERS_FILE} here (the repository around "
+            "this folder ignores it, or it was never committed), and Copier would delete "
+            "every file the template made.\n"
+            f"{LABEL}: give the project a repository of its own, then update again: "
+            'git init && git add --all && git commit -m "Track the generated project"'
+        )
+        return 1
     answers = read_answers((project / ANSWERS_FILE).read_bytes())
     data = json.loads(args.data or "{}")
     template = Path(args.template)

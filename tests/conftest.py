@@ -20,6 +20,7 @@ from helpers import (
 # Answers whose project depends on every package any answers' project does.
 EVERY_DEPENDENCY = {"database": "postgresql", "auth": True, "api": True, "jobs": "celery"}
 RUN_FOLDER = pytest.StashKey[Path]()
+EVERY_DEPENDENCY_PROJECT = "FLASK_TEMPLATE_TESTS_EVERY_DEPENDENCY"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -34,6 +35,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["UV_CACHE_DIR"] = str(cache)
     template = snapshot_template(folder / "template")
     project = Project(render(template, folder / "every-dependency", EVERY_DEPENDENCY)).install()
+    # The workers inherit it: test_validation.py reads the modules it installed.
+    os.environ[EVERY_DEPENDENCY_PROJECT] = str(project.path)
     [site_packages] = (project.path / ".venv" / "lib").glob("python*/site-packages")
     compile_installed_packages(cache, site_packages)
 
@@ -79,6 +82,13 @@ def copy(template: Path, tmp_path: Path) -> Callable[..., Project]:
         return Project(render(template, tmp_path / name, answers, skip_tasks=skip_tasks))
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def every_dependency_project() -> Project:
+    """The project with every package any answers' project depends on, installed
+    with its dev dependencies once per run (``pytest_configure``)."""
+    return Project(Path(os.environ[EVERY_DEPENDENCY_PROJECT]))
 
 
 @pytest.fixture(scope="session")

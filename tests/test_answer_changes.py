@@ -11,6 +11,8 @@ an answer back on brings the edits back.
 
 import json
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -293,6 +295,30 @@ def test_an_answer_changed_while_updating_takes_the_releases_migrations_first(
     assert_green(project)
     scratch = {"APP_ENV": "development", "DATABASE_URL": f"sqlite:///{tmp_path}/scratch.db"}
     migrate_and_check(project, scratch)
+
+
+def test_the_migration_for_several_changed_answers_passes_ruff(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    """Two answers changed in one update name both in the migration's first line,
+    which must still pass the project's ruff, or the update's check fails."""
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", vcs_ref=current)
+
+    output = change_answers(project, "--skip-tasks", database="postgresql", jobs="celery")
+
+    [written] = re.findall(r"NEW MIGRATION (migrations/versions/\S+):", output)
+    migration = (project.path / written).read_text()
+    assert 'database="postgresql"' in migration
+    assert 'jobs="celery"' in migration
+    for command in (["check"], ["format", "--check"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, written],
+            cwd=project.path,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_edited_files_the_new_answers_remove_are_kept_and_named(

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Callable, Mapping
+from importlib.metadata import metadata
 from pathlib import Path
 
 import copier
@@ -183,6 +184,51 @@ def test_project_inside_an_existing_repository_is_not_nested(
     assert "already inside a git repository: not committing" in result.stdout
     assert not (destination / ".git").exists()
     assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
+
+
+def test_project_in_a_folder_its_enclosing_repository_ignores_gets_its_own(
+    tmp_path: Path,
+) -> None:
+    """A dotfiles repository in the home folder ignoring everything tracks none of
+    the project: it needs a repository of its own for `copier update`. (The
+    install fails at once here: the commit before it is what this is about.)"""
+    template = snapshot_template(tmp_path / "template", edit=require_missing_package)
+    home = tmp_path / "home"
+    home.mkdir()
+    git(home, "init", "--quiet")
+    (home / ".gitignore").write_text("*\n")
+    destination = home / "src" / "svc"
+    result = copier_copy(template, destination, answers=SMALLEST, **isolated_git(tmp_path))
+    assert "giving the project a repository of its own" in result.stdout
+    assert git(destination, "rev-parse", "--show-toplevel").strip() == str(destination)
+    assert git(destination, "status", "--porcelain") == ""
+    assert ".copier-answers.yml" in git(destination, "ls-files").split()
+
+
+def test_the_hooks_work_on_the_oldest_python_copier_runs_on(
+    every_dependency_project: Project,
+) -> None:
+    """Copier runs the hooks with its own Python, which may be older than any the
+    projects take (Ubuntu 22.04's 3.10, which uvx picks there): a name that Python
+    lacks fails the copy's task, and Copier deletes the new project. mypy knows
+    each version's standard library: nothing may fail there that passes on 3.11."""
+    found = re.search(r">=\s*(3\.\d+)", metadata("copier")["Requires-Python"] or "")
+    assert found, "Copier's Requires-Python"
+    hooks = sorted(str(path) for path in (ROOT / "hooks").glob("*.py"))
+
+    def errors(version: str) -> set[str]:
+        mypy = every_dependency_project.bin("mypy")
+        options = ["--ignore-missing-imports", "--no-error-summary"]
+        result = subprocess.run(
+            [mypy, "--python-version", version, *options, *hooks],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=clean_environment(),
+        )
+        return set(result.stdout.splitlines())
+
+    assert errors(found.group(1)) - errors("3.11") == set()
 
 
 def test_hook_does_nothing_outside_a_copy(tmp_path: Path) -> None:

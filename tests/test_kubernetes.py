@@ -131,3 +131,36 @@ def test_no_kubernetes_without_postgresql_and_docker(
 ) -> None:
     """SQLite serves one machine; and without the Dockerfile there is no image."""
     assert not (copy(**answers).path / FOLDER).exists()
+
+
+# A DNS label, as Kubernetes requires of a Service's name and of label values (a
+# Job's name becomes its pods' `job-name` label, so it is held to it too).
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def test_names_and_labels_fit_kubernetes_for_the_longest_slug(
+    copy: Callable[..., Project],
+) -> None:
+    """A long project name derives the longest slug allowed (64 characters); the
+    API server refuses names and label values over 63."""
+    name = "Northwind Regional Warehouse Inventory and Replenishment Planning Service"
+    project = copy(project_name=name, database="postgresql", jobs="celery")
+    slug = yaml.safe_load((project.path / ".copier-answers.yml").read_text())["project_slug"]
+    assert len(slug) == 64
+    too_long = []
+    for file, resource in manifests(project).items():
+        kind, metadata = resource["kind"], resource["metadata"]
+        labelled = [metadata, resource["spec"].get("template", {}).get("metadata", {})]
+        values = [value for part in labelled for value in part.get("labels", {}).values()]
+        if kind in {"Service", "Job"}:
+            values.append(metadata["name"])
+        too_long += [f"{file}: {value}" for value in values if not DNS_LABEL.fullmatch(value)]
+    assert too_long == []
+    # The commands in the Job's comment and in the README name what exists.
+    job = manifests(project)["migrate-job.yaml"]["metadata"]["name"]
+    service = manifests(project)["service.yaml"]["metadata"]["name"]
+    comment = (project.path / FOLDER / "migrate-job.yaml").read_text()
+    readme = (project.path / "README.md").read_text()
+    assert f"kubectl delete job {job} --ignore-not-found" in comment
+    assert f"kubectl delete job {job} --ignore-not-found" in readme
+    assert f"Point your Ingress at the `{service}` Service" in readme

@@ -253,3 +253,24 @@ def test_status_says_why_copier_update_cannot_run_and_how_to_fix_it(
     )
     assert after["uncommitted"]["recorded_version"] == newer[1:]
     assert after["ahead"]["newest_version"] == latest[1:]
+
+
+def test_a_project_its_enclosing_repository_ignores_gets_a_fix_that_works(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    """In a folder a dotfiles repository ignores, `git add -A` adds nothing: the
+    project needs a repository of its own."""
+    repo, current = template_repo
+    home = tmp_path / "home"
+    home.mkdir()
+    git(home, "init", "--quiet")
+    (home / ".gitignore").write_text("*\n")
+    project = render(repo.path, home / "src" / "svc", vcs_ref=current)
+
+    [found] = json.loads(status("--json", project).stdout)
+
+    assert found["state"] == "not-committed"
+    assert "ignores it" in found["message"]
+    subprocess.run(found["fix"], shell=True, check=True, env=clean_environment(**IDENTITY))
+    [fixed] = json.loads(status("--json", project).stdout)
+    assert fixed["state"] == "current", fixed

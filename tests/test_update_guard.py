@@ -119,6 +119,34 @@ def test_a_hand_deleted_answer_stops_the_update_and_names_the_fix(
     assert not (project.path / "src/flask_service/api").exists()
 
 
+def test_a_project_its_enclosing_repository_ignores_is_not_updated_and_keeps_its_files(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    """Projects in a folder that a repository around it ignores (a dotfiles
+    repository in the home folder) are tracked by no git: Copier would update one
+    as if every file had been deleted, and delete them."""
+    repo, current = template_repo
+    home = tmp_path / "home"
+    home.mkdir()
+    git(home, "init", "--quiet")
+    (home / ".gitignore").write_text("*\n")
+    git(home, "add", "--force", ".gitignore")
+    git(home, "commit", "--quiet", "--message", "Dotfiles")
+    project = Project(render(repo.path, home / "src" / "svc", SMALLEST, vcs_ref=current))
+    before = project.text_files()
+    repo.replace(
+        CONFIG_TEMPLATE, "MAX_CONTENT_LENGTH = 1024 * 1024\n", "MAX_CONTENT_LENGTH = 2**21\n"
+    )
+    repo.release(next_version(development_version()))
+
+    output = copier_update(project, "--skip-tasks", check=False)
+
+    assert "NOT UPDATING: git does not track .copier-answers.yml here" in output
+    assert 'git init && git add --all && git commit -m "Track the generated project"' in output
+    assert "Traceback" not in output
+    assert project.text_files() == before
+
+
 def test_unknown_data_keys_are_named(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path
 ) -> None:

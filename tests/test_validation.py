@@ -1,11 +1,12 @@
 """Every validator rule rejects bad answers with a message naming the rule and an
 example, and a rejected answer writes nothing."""
 
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import copy_command, render
+from helpers import Project, copy_command, render
 
 REJECTED = [
     # (answers, words the message must contain)
@@ -75,6 +76,37 @@ def test_derived_default_that_breaks_a_rule_is_reported(template: Path, tmp_path
     with pytest.raises(ValueError, match="would shadow a dependency") as excinfo:
         render(template, tmp_path / "project", {"project_name": "Flask"})
     assert "flask_service" in str(excinfo.value)
+
+
+def test_no_module_any_answers_install_can_be_the_package(
+    template: Path, tmp_path: Path, every_dependency_project: Project
+) -> None:
+    """`import NAME` must find the project's package, in every project and after
+    any answer change: no module that a project's dependencies or dev tools
+    install (celery, redis, pydantic...) may be its name."""
+    [site_packages] = (every_dependency_project.path / ".venv" / "lib").glob(
+        "python*/site-packages"
+    )
+    modules = sorted(
+        {
+            path.name.split(".")[0]
+            for path in site_packages.iterdir()
+            if not path.name.endswith((".dist-info", ".pth", "-stubs", ".libs"))
+            and (path.is_dir() or path.suffix in {".py", ".so"})
+        }
+    )
+    names = [name for name in modules if re.fullmatch(r"[a-z][a-z0-9_]*", name)]
+    assert {"celery", "flask", "pydantic", "redis", "spectree"} <= set(names)
+    accepted, refused = [], {}
+    for name in names:
+        try:
+            render(template, tmp_path / name, {"package_name": name})
+        except ValueError as error:
+            refused[name] = str(error)
+        else:
+            accepted.append(name)
+    assert accepted == []
+    assert all("would shadow a dependency" in message for message in refused.values()), refused
 
 
 def test_rejection_leaves_an_existing_folder_untouched(template: Path, tmp_path: Path) -> None:

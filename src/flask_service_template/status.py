@@ -247,6 +247,16 @@ def judge(status: Status, project: Path, tree: WorkingTree, answers_committed: b
         status.fix = (
             f'cd {where} && git init && git add -A && git commit -m "Track the generated project"'
         )
+    elif not answers_committed and git(project, "check-ignore", "-q", ANSWERS_FILE).returncode == 0:
+        # `git add -A` would add nothing: the project needs a repository of its own.
+        status.state, status.update_due = NOT_COMMITTED, False
+        status.message = (
+            "the git repository around this folder ignores it, so git tracks none of its "
+            "files: copier update would delete them"
+        )
+        status.fix = (
+            f'cd {where} && git init && git add -A && git commit -m "Track the generated project"'
+        )
     elif not answers_committed:
         status.state, status.update_due = NOT_COMMITTED, False
         status.message = (
