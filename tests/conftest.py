@@ -37,8 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     project = Project(render(template, folder / "every-dependency", EVERY_DEPENDENCY)).install()
     # The workers inherit it: test_validation.py reads the modules it installed.
     os.environ[EVERY_DEPENDENCY_PROJECT] = str(project.path)
-    [site_packages] = (project.path / ".venv" / "lib").glob("python*/site-packages")
-    compile_installed_packages(cache, site_packages)
+    compile_installed_packages(cache, project.site_packages)
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

@@ -207,6 +207,12 @@ class Project:
     def bin(self, tool: str) -> str:
         return str(self.path / ".venv" / "bin" / tool)
 
+    @property
+    def site_packages(self) -> Path:
+        """Where the project's .venv installs packages."""
+        [found] = (self.path / ".venv" / "lib").glob("python*/site-packages")
+        return found
+
     def install(self, *extra: str) -> Project:
         if not (self.path / ".venv").exists():
             subprocess.run([UV, "venv", "--quiet", ".venv"], cwd=self.path, check=True)

@@ -84,13 +84,10 @@ def test_no_module_any_answers_install_can_be_the_package(
     """`import NAME` must find the project's package, in every project and after
     any answer change: no module that a project's dependencies or dev tools
     install (celery, redis, pydantic...) may be its name."""
-    [site_packages] = (every_dependency_project.path / ".venv" / "lib").glob(
-        "python*/site-packages"
-    )
     modules = sorted(
         {
             path.name.split(".")[0]
-            for path in site_packages.iterdir()
+            for path in every_dependency_project.site_packages.iterdir()
             if not path.name.endswith((".dist-info", ".pth", "-stubs", ".libs"))
             and (path.is_dir() or path.suffix in {".py", ".so"})
         }

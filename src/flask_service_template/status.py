@@ -241,12 +241,13 @@ def judge(status: Status, project: Path, tree: WorkingTree, answers_committed: b
     except InvalidVersion:
         newest = recorded
     where = quoted(project)
+    own_repository = (
+        f'cd {where} && git init && git add -A && git commit -m "Track the generated project"'
+    )
     if not tree.repository:
         status.state, status.update_due = NOT_GIT, False
         status.message = "not a git repository: copier update runs only in one"
-        status.fix = (
-            f'cd {where} && git init && git add -A && git commit -m "Track the generated project"'
-        )
+        status.fix = own_repository
     elif not answers_committed and git(project, "check-ignore", "-q", ANSWERS_FILE).returncode == 0:
         # `git add -A` would add nothing: the project needs a repository of its own.
         status.state, status.update_due = NOT_COMMITTED, False
@@ -254,9 +255,7 @@ def judge(status: Status, project: Path, tree: WorkingTree, answers_committed: b
             "the git repository around this folder ignores it, so git tracks none of its "
             "files: copier update would delete them"
         )
-        status.fix = (
-            f'cd {where} && git init && git add -A && git commit -m "Track the generated project"'
-        )
+        status.fix = own_repository
     elif not answers_committed:
         status.state, status.update_due = NOT_COMMITTED, False
         status.message = (
