@@ -1,11 +1,10 @@
 import unicodedata
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from ..models import PASSWORD_LENGTH, USERNAME_LENGTH, normalize_username, username_key
-from ..parsing import default_ignorable
+from ..parsing import TextForm, default_ignorable
 
 USERNAME_HINT = "Use letters, digits, dots, hyphens and underscores only."
 # Besides letters and digits of any script, and the marks that follow letters in
@@ -37,7 +36,7 @@ def username_problem(username: str) -> str | None:
     return None
 
 
-def valid_username(form: FlaskForm, field: Field) -> None:
+def valid_username(form: TextForm, field: Field) -> None:
     if field.data and (problem := username_problem(field.data)):
         raise ValidationError(problem)
 
@@ -46,7 +45,7 @@ def password_field(label: str) -> PasswordField:
     return PasswordField(label, validators=[DataRequired(), Length(*PASSWORD_LENGTH)])
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(TextForm):
     username = StringField("Username", validators=[DataRequired(), valid_username])
     password = password_field("Password")
     confirm = PasswordField(
@@ -55,7 +54,7 @@ class RegisterForm(FlaskForm):
     )
 
 
-class LoginForm(FlaskForm):
+class LoginForm(TextForm):
     username = StringField(
         "Username", validators=[DataRequired(), Length(max=USERNAME_LENGTH[1])]
     )
@@ -65,7 +64,7 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Keep me logged in")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(TextForm):
     current = PasswordField(
         "Current password",
         validators=[DataRequired(), Length(max=PASSWORD_LENGTH[1])],
