@@ -11,8 +11,6 @@ become a 500):
   store (unpaired UTF-16 surrogates, and NUL characters, which PostgreSQL
   refuses in text), or an object with a key twice;
 - NUL characters in form fields, the query string or the path;
-- a form sent as JSON or as uploaded files, which TextForm, the forms' base,
-  does not read: only a form body's text fields fill a form;
 - integers in URLs (``<int:...>``) too large for an INTEGER column, or
   written in other digits than 0 to 9, which simply match no route.
 
@@ -29,9 +27,6 @@ import click
 from flask import Flask, abort, request
 from flask import Request as FlaskRequest
 from flask.json.provider import DefaultJSONProvider
-from flask_wtf import FlaskForm
-from flask_wtf.form import SUBMIT_METHODS
-from flask_wtf.form import _Auto as READ_THE_REQUEST
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, ValidationError
 from werkzeug.utils import cached_property
@@ -119,26 +114,6 @@ def name_problem(name: str) -> str | None:
     if not VISIBLE.search(name):
         return "A name needs at least one visible character."
     return None
-
-
-class TextForm(FlaskForm):  # type: ignore[misc]
-    """A form of text fields, filled from the request's form fields only.
-
-    Flask-WTF also fills a form from a JSON body, and from uploaded files (the
-    multipart parts with a filename): fields then held numbers, lists or
-    FileStorage objects, on which the validators failed with a 500, and text
-    that skipped the checks of form fields above (NUL characters). A form
-    with a FileField subclasses FlaskForm itself.
-    """
-
-    class Meta(FlaskForm.Meta):  # type: ignore[misc]
-        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
-            if formdata is not READ_THE_REQUEST:
-                # Given by the caller (formdata=None: a form left empty).
-                return super().wrap_formdata(form, formdata)
-            if request.method not in SUBMIT_METHODS:
-                return None
-            return request.form or None
 
 
 class StorableText(click.types.StringParamType):

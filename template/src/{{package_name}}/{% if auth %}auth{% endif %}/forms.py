@@ -1,10 +1,15 @@
 import unicodedata
+from typing import Any
 
+from flask import request
+from flask_wtf import FlaskForm
+from flask_wtf.form import SUBMIT_METHODS
+from flask_wtf.form import _Auto as READ_THE_REQUEST
 from wtforms import BooleanField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from ..models import PASSWORD_LENGTH, USERNAME_LENGTH, normalize_username, username_key
-from ..parsing import TextForm, default_ignorable
+from ..parsing import default_ignorable
 
 USERNAME_HINT = "Use letters, digits, dots, hyphens and underscores only."
 # Besides letters and digits of any script, and the marks that follow letters in
@@ -34,6 +39,26 @@ def username_problem(username: str) -> str | None:
         ):
             return USERNAME_HINT
     return None
+
+
+class TextForm(FlaskForm):  # type: ignore[misc]
+    """A form of text fields, filled from the request's form fields only.
+
+    Flask-WTF also fills a form from a JSON body, and from uploaded files (the
+    multipart parts with a filename): fields then held numbers, lists or
+    FileStorage objects, on which the validators failed with a 500, and text
+    that skipped the checks parsing.py makes of form fields (NUL characters).
+    A form with a FileField subclasses FlaskForm itself.
+    """
+
+    class Meta(FlaskForm.Meta):  # type: ignore[misc]
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            if formdata is not READ_THE_REQUEST:
+                # Given by the caller (formdata=None: a form left empty).
+                return super().wrap_formdata(form, formdata)
+            if request.method not in SUBMIT_METHODS:
+                return None
+            return request.form or None
 
 
 def valid_username(form: TextForm, field: Field) -> None:
