@@ -41,7 +41,7 @@ def username_problem(username: str) -> str | None:
     return None
 
 
-class TextForm(FlaskForm):  # type: ignore[misc]
+class TextForm(FlaskForm):
     """A form of text fields, filled from the request's form fields only.
 
     Flask-WTF also fills a form from a JSON body, and from uploaded files (the
@@ -51,7 +51,7 @@ class TextForm(FlaskForm):  # type: ignore[misc]
     A form with a FileField subclasses FlaskForm itself.
     """
 
-    class Meta(FlaskForm.Meta):  # type: ignore[misc]
+    class Meta(FlaskForm.Meta):
         def wrap_formdata(self, form: Any, formdata: Any) -> Any:
             if formdata is not READ_THE_REQUEST:
                 # Given by the caller (formdata=None: a form left empty).
