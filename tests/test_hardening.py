@@ -284,10 +284,10 @@ def test_copied_cookies_open_nothing_after_logout_or_a_reset(
     with served(default_project, production) as (port, _):
         browser = Client(port)
         assert browser.log_in(OWNER, PASSWORD, remember=True) == 302
-        first_token = browser.cookies["remember_token"]
+        first_token = browser.cookies["__Host-remember_token"]
         thief = browser.copy()
         remembered = Client(port, "203.0.113.77")
-        remembered.cookies = {"remember_token": first_token}
+        remembered.cookies = {"__Host-remember_token": first_token}
         assert thief.request("GET", "/auth/account")[0] == 200
         assert remembered.request("GET", "/auth/account")[0] == 200
         private = thief.request("GET", "/auth/account")[1]
@@ -299,7 +299,7 @@ def test_copied_cookies_open_nothing_after_logout_or_a_reset(
 
         # A new login gets a new token; an operator's reset ends it too.
         assert browser.log_in(OWNER, PASSWORD, remember=True) == 302
-        assert browser.cookies["remember_token"] != first_token
+        assert browser.cookies["__Host-remember_token"] != first_token
         thief = browser.copy()
         new_password = ["--password", "reset by the operator"]
         default_project.run("flask", "auth", "set-password", OWNER, *new_password, env=production)

@@ -1,6 +1,10 @@
 import unicodedata
+from typing import Any
 
+from flask import request
 from flask_wtf import FlaskForm
+from flask_wtf.form import SUBMIT_METHODS
+from flask_wtf.form import _Auto as READ_THE_REQUEST
 from wtforms import BooleanField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
@@ -37,7 +41,27 @@ def username_problem(username: str) -> str | None:
     return None
 
 
-def valid_username(form: FlaskForm, field: Field) -> None:
+class TextForm(FlaskForm):
+    """A form of text fields, filled from the request's form fields only.
+
+    Flask-WTF also fills a form from a JSON body, and from uploaded files (the
+    multipart parts with a filename): fields then held numbers, lists or
+    FileStorage objects, on which the validators failed with a 500, and text
+    that skipped the checks parsing.py makes of form fields (NUL characters).
+    A form with a FileField subclasses FlaskForm itself.
+    """
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            if formdata is not READ_THE_REQUEST:
+                # Given by the caller (formdata=None: a form left empty).
+                return super().wrap_formdata(form, formdata)
+            if request.method not in SUBMIT_METHODS:
+                return None
+            return request.form or None
+
+
+def valid_username(form: TextForm, field: Field) -> None:
     if field.data and (problem := username_problem(field.data)):
         raise ValidationError(problem)
 
@@ -46,7 +70,7 @@ def password_field(label: str) -> PasswordField:
     return PasswordField(label, validators=[DataRequired(), Length(*PASSWORD_LENGTH)])
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(TextForm):
     username = StringField("Username", validators=[DataRequired(), valid_username])
     password = password_field("Password")
     confirm = PasswordField(
@@ -55,7 +79,7 @@ class RegisterForm(FlaskForm):
     )
 
 
-class LoginForm(FlaskForm):
+class LoginForm(TextForm):
     username = StringField(
         "Username", validators=[DataRequired(), Length(max=USERNAME_LENGTH[1])]
     )
@@ -65,7 +89,7 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Keep me logged in")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(TextForm):
     current = PasswordField(
         "Current password",
         validators=[DataRequired(), Length(max=PASSWORD_LENGTH[1])],
