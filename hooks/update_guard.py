@@ -164,6 +164,8 @@ def before(args: argparse.Namespace) -> int:
     now = questions((template / "copier.yml").read_text(encoding="utf-8"))
     for key in sorted(set(data) - set(now)):
         say(f"WARNING: --data {key}=... is not a question of this template: ignored.")
+    if refuse_package_rename(answers, data):
+        return 1
     recorded_then = Git(template).run("show", f"{args.version_from}:copier.yml", check=False)
     then = questions(recorded_then.decode()) if recorded_then else {}
     unrecordable = {key for key, spec in then.items() if "when" in spec or spec.get("secret")}
@@ -206,6 +208,25 @@ def before(args: argparse.Namespace) -> int:
     kept = ", ".join(f"{key}={json.dumps(value)}" for key, value in added.items())
     say(f"new questions answered as the project was before them: {kept}")
     return 0
+
+
+def refuse_package_rename(answers: dict[str, object], data: dict[str, object]) -> bool:
+    """Copier renders a new package_name as a new package beside the old one: the
+    team's code would stay behind, no longer set up by the new factory. A rename
+    is the team's own commit (git mv and the imports); updates then merge into it."""
+    old, new = answers.get("package_name"), data.get("package_name")
+    if not isinstance(old, str) or not isinstance(new, str) or old == new:
+        return False
+    say(
+        f"NOT UPDATING: --data package_name={new} renames the package src/{old}/, which "
+        f"Copier cannot do: it would generate a fresh src/{new}/ without your code "
+        f"(features.py, settings.py, your blueprints) and leave src/{old}/ behind, broken.\n"
+        f"{LABEL}: rename it in a commit of your own, then update without the --data: "
+        f"`git mv src/{old} src/{new}`, then replace {old} with {new} wherever it names the "
+        f"package (`git grep -nw {old}` lists the places: imports, .flaskenv, Dockerfile, "
+        f"pyproject.toml, package_name in {ANSWERS_FILE}...), run the tests and commit."
+    )
+    return True
 
 
 # After Copier's merge.
