@@ -195,7 +195,13 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
         if not ignored_by_enclosing_repository(report.project):
             # A project generated inside an existing repository (a monorepo, or a
             # recopy) belongs to that repository: never nest a new one in it.
-            print("post-generate: already inside a git repository: not committing", flush=True)
+            print(
+                "post-generate: already inside a git repository: not committing; commit it"
+                " there before `copier update`, which needs it committed:\n"
+                f"    cd {shlex.quote(str(report.project))} && git add --all . && git commit"
+                ' -m "Generate project from the Flask service template"',
+                flush=True,
+            )
             return
         print(
             "post-generate: the git repository around this folder ignores it:"

@@ -186,6 +186,34 @@ def test_project_inside_an_existing_repository_is_not_nested(
     assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
 
 
+def test_a_project_left_uncommitted_in_a_repository_is_told_to_commit_it(
+    copy: Callable[..., Project], tmp_path: Path
+) -> None:
+    """Copied into a clone of a new, empty repository (or a monorepo), the project
+    is left for its team to commit, which `copier update` needs; the hook said
+    only "not committing", then "ready". (No Python 3.99 and uv offline: lock
+    and install stop at once, as only the message matters here.)"""
+    project = copy("clone/svc", **SMALLEST)
+    git(tmp_path / "clone", "init", "--quiet")
+    only_git = tmp_path / "only-git"
+    only_git.mkdir()
+    (only_git / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    result = subprocess.run(
+        [sys.executable, str(HOOK), "--python-version=3.99"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        env=clean_environment(PATH=str(only_git), UV_OFFLINE="1", UV_PYTHON_DOWNLOADS="never"),
+        check=True,
+    )
+    assert "already inside a git repository: not committing" in result.stdout
+    assert (
+        f"commit it there before `copier update`, which needs it committed:\n"
+        f"    cd {project.path} && git add --all . && git commit"
+    ) in result.stdout
+    assert git(project.path, "status", "--porcelain", ".").count("??") == 1
+
+
 def test_project_in_a_folder_its_enclosing_repository_ignores_gets_its_own(
     tmp_path: Path,
 ) -> None:
