@@ -22,6 +22,7 @@ update report. It never commits, and changes no project file but `uv.lock`.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import re
@@ -34,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from update_guard import REPORT_FILE, find_conflicts
+from update_guard import REPORT_FILE, find_conflicts, questions
 
 ANSWERS_FILE = ".copier-answers.yml"
 VENV = ".venv"
@@ -549,6 +550,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--author-name", default="Flask Service Template")
     parser.add_argument("--author-email", default="template@example.invalid")
     parser.add_argument("--python-version", default="3.11")
+    parser.add_argument("--data", default="{}", help="Copier's --data, as JSON")
     parser.add_argument(
         "--update", action="store_true", help="check the project after `copier update`"
     )
@@ -572,7 +574,28 @@ def main(argv: list[str]) -> int:
     commit_generated_files(report, args)
     summarize(report, install_and_check(report, args))
     explain_missing_lock(report)
+    warn_about_data(args)
     return 0
+
+
+def warn_about_data(args: argparse.Namespace) -> None:
+    """Copier ignores --data and --data-file keys that are no question: name them,
+    last, where they are seen."""
+    copier_yml = Path(__file__).resolve().parent.parent / "copier.yml"
+    known = questions(copier_yml.read_text(encoding="utf-8"))
+    unknown = sorted(set(json.loads(args.data or "{}")) - set(known))
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=1)
+        guess = f" (did you mean {close[0]}?)" if close else ""
+        print(
+            f"post-generate: WARNING: --data {key}=... is not a question of this template"
+            f" and was ignored{guess}"
+        )
+    if unknown:
+        print(
+            "post-generate: the project has those questions' defaults; change an answer with:\n"
+            "    copier update --trust --defaults --vcs-ref=:current: --data NAME=VALUE"
+        )
 
 
 if __name__ == "__main__":

@@ -233,6 +233,28 @@ def test_project_in_a_folder_its_enclosing_repository_ignores_gets_its_own(
     assert ".copier-answers.yml" in git(destination, "ls-files").split()
 
 
+def test_answers_for_no_question_are_named_after_a_copy(tmp_path: Path) -> None:
+    """Copier ignores keys of --data and --data-file that are no question: a
+    team file's `apii: false` gave every service the API without a word. (The
+    install fails at once here: the warning is what this is about.)"""
+    template = snapshot_template(tmp_path / "template", edit=require_missing_package)
+    team = tmp_path / "team.yml"
+    team.write_text("apii: false\nauthor_name: Platform Team\n")
+    destination = tmp_path / "svc"
+    output = run_checked(
+        copy_command(template, destination, f"--data-file={team}", "--data=dockr=false"),
+        UV_OFFLINE="1",
+    ).stdout
+    assert (
+        "post-generate: WARNING: --data apii=... is not a question of this template and "
+        "was ignored (did you mean api?)"
+    ) in output
+    assert "--data dockr=... is not a question of this template and was ignored" in output
+    assert "copier update --trust --defaults --vcs-ref=:current: --data NAME=VALUE" in output
+    assert "author_name=..." not in output
+    assert (destination / "src/flask_service/api").is_dir()
+
+
 def test_the_hooks_work_on_the_oldest_python_copier_runs_on(
     every_dependency_project: Project,
 ) -> None:
