@@ -108,7 +108,7 @@ def preview_project(status: Status, request: Request, with_diff: bool) -> Previe
         returncode, output = run_copier(request.copier_update(copy, skip_tasks=True))
         if returncode != 0:
             why, fix = copier_failure(output)
-            preview.skipped = f"{why}; fix: {fix}" if fix else why
+            preview.skipped = f"{why.rstrip('.')}; fix: {fix}" if fix else why
             return preview
         preview.version_to = display_version(answers_of(working_answers_text(copy)).get("_commit"))
         result = result_of_update(copy, output)
