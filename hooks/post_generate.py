@@ -42,6 +42,8 @@ VENV = ".venv"
 BIN = "Scripts" if os.name == "nt" else "bin"
 VENV_PYTHON = f"{VENV}/{BIN}/python"
 LOCK = "uv.lock"
+MAIN = "main"
+WORKFLOW = ".github/workflows/ci.yml"
 STEP_TIMEOUT = 900  # seconds; a cold install over a slow network can take minutes
 # A test-suite summary such as "48 passed, 1 skipped in 1.52s".
 PYTEST_SUMMARY = re.compile(r"^=*\s*(\d+ (passed|failed|error).*) in [\d.]+s")
@@ -210,9 +212,10 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
             flush=True,
         )
     identity = git_identity(report.project, args) if shutil.which("git") else []
-    report.run_in_order(
+    branch = initial_branch(report.project) if shutil.which("git") else []
+    committed = report.run_in_order(
         [
-            ("git init", ["git", "init", "--quiet"]),
+            ("git init", ["git", *branch, "init", "--quiet"]),
             ("git add", ["git", "add", "--all"]),
             (
                 "first commit",
@@ -228,6 +231,34 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
                     "Generate project from the Flask service template",
                 ],
             ),
+        ]
+    )
+    if committed and (report.project / WORKFLOW).is_file():
+        name = git_output(report.project, "branch", "--show-current")
+        if name != MAIN:
+            print(
+                f"post-generate: the branch is {name} (git's init.defaultBranch), but {WORKFLOW}"
+                f" runs on pushes to {MAIN}: rename the branch (git branch -m {MAIN}) or"
+                " the workflow's."
+            )
+
+
+def git_output(project: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=project, capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def initial_branch(project: Path) -> list[str]:
+    """`main`, which the GitHub workflow's pushes name, unless git is configured
+    otherwise: git's own default is still master."""
+    return (
+        []
+        if git_output(project, "config", "init.defaultBranch")
+        else [
+            "-c",
+            f"init.defaultBranch={MAIN}",
         ]
     )
 

@@ -186,6 +186,49 @@ def test_project_inside_an_existing_repository_is_not_nested(
     assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
 
 
+def hook_without_install(
+    project: Project, tmp_path: Path, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The hook with git only on PATH, uv offline and a Python that does not
+    exist: lock and install stop at once, for tests of what comes before."""
+    only_git = tmp_path / "only-git"
+    only_git.mkdir(exist_ok=True)
+    if not (only_git / "git").exists():
+        (only_git / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    return subprocess.run(
+        [sys.executable, str(HOOK), "--python-version=3.99"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        env=clean_environment(
+            PATH=str(only_git), UV_OFFLINE="1", UV_PYTHON_DOWNLOADS="never", **env
+        ),
+        check=True,
+    )
+
+
+def test_the_first_commit_is_on_the_branch_the_github_workflow_runs_on(
+    copy: Callable[..., Project], tmp_path: Path
+) -> None:
+    """git's own default branch is still master, so the hook's repository had
+    one, while the GitHub workflow runs on pushes to main: pushed as it was, no
+    push ran CI. A branch name configured in git is kept, and the mismatch named."""
+    fresh = copy("fresh", **SMALLEST)
+    output = hook_without_install(fresh, tmp_path, **isolated_git(tmp_path)).stdout
+    assert git(fresh.path, "branch", "--show-current").strip() == "main"
+    assert "post-generate: the branch is" not in output
+
+    configured = copy("configured", **SMALLEST)
+    (tmp_path / "trunk").mkdir()
+    trunk = isolated_git(tmp_path / "trunk", "[init]\n\tdefaultBranch = trunk\n")
+    output = hook_without_install(configured, tmp_path, **trunk).stdout
+    assert git(configured.path, "branch", "--show-current").strip() == "trunk"
+    assert (
+        "post-generate: the branch is trunk (git's init.defaultBranch), but "
+        ".github/workflows/ci.yml runs on pushes to main: rename the branch (git branch -m main)"
+    ) in output
+
+
 def test_a_project_left_uncommitted_in_a_repository_is_told_to_commit_it(
     copy: Callable[..., Project], tmp_path: Path
 ) -> None:
@@ -195,17 +238,7 @@ def test_a_project_left_uncommitted_in_a_repository_is_told_to_commit_it(
     and install stop at once, as only the message matters here.)"""
     project = copy("clone/svc", **SMALLEST)
     git(tmp_path / "clone", "init", "--quiet")
-    only_git = tmp_path / "only-git"
-    only_git.mkdir()
-    (only_git / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
-    result = subprocess.run(
-        [sys.executable, str(HOOK), "--python-version=3.99"],
-        cwd=project.path,
-        capture_output=True,
-        text=True,
-        env=clean_environment(PATH=str(only_git), UV_OFFLINE="1", UV_PYTHON_DOWNLOADS="never"),
-        check=True,
-    )
+    result = hook_without_install(project, tmp_path)
     assert "already inside a git repository: not committing" in result.stdout
     assert (
         f"commit it there before `copier update`, which needs it committed:\n"
