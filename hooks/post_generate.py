@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from update_guard import REPORT_FILE, find_conflicts, questions
+from update_guard import REPORT_FILE, find_conflicts, questions, read_answers
 
 ANSWERS_FILE = ".copier-answers.yml"
 VENV = ".venv"
@@ -410,14 +410,40 @@ def summarize(report: Report, tests: str) -> None:
     failed = report.failed()
     if not failed:
         print(f"post-generate: ready in {seconds:.1f} s: {tests}, ruff clean.")
-        start = f". {VENV}/{BIN}/activate && flask db upgrade && flask run --debug"
-        print(f"post-generate: next: cd {where} && {start}")
+        print(next_steps(report.project))
         return
     print(f"post-generate: NOT GREEN after {seconds:.1f} s; your files are all in {where}.")
     for step in failed:
         print(f"post-generate:   failed: {step.name}")
     print("post-generate: fix the cause above, then retry with:")
     print(f"    cd {where} && {retry(failed)}")
+
+
+def next_steps(project: Path) -> str:
+    """How to run the new service, as its README's "Run it locally" says: with
+    PostgreSQL, `flask db upgrade` needs the server running first."""
+    where = shlex.quote(str(project))
+    activate = f"cd {where} && . {VENV}/{BIN}/activate"
+    run = "flask db upgrade && flask run --debug"
+    try:
+        answers = read_answers((project / ANSWERS_FILE).read_bytes())
+    except OSError:
+        answers = {}
+    if answers.get("database") != "postgresql":
+        return f"post-generate: next: {activate} && {run}"
+    if not (project / "compose.yaml").is_file():
+        return (
+            "post-generate: next: with PostgreSQL running at DevelopmentConfig's URL or at"
+            f' DATABASE_URL (README.md, "Run it locally"):\n    {activate} && {run}'
+        )
+    secret = "python -c 'import secrets; print(\"SECRET_KEY=\" + secrets.token_hex())'"
+    return (
+        'post-generate: next, as README.md\'s "Run it locally" says (PostgreSQL first):\n'
+        f"    {activate}\n"
+        f"    test -f .env || {secret} > .env\n"
+        "    docker compose up --detach db\n"
+        f"    {run}"
+    )
 
 
 def retry(failed: list[Step]) -> str:

@@ -12,6 +12,7 @@ from importlib.metadata import metadata
 from pathlib import Path
 
 import copier
+import pytest
 from helpers import (
     ROOT,
     SMALLEST,
@@ -227,6 +228,36 @@ def test_the_first_commit_is_on_the_branch_the_github_workflow_runs_on(
         "post-generate: the branch is trunk (git's init.defaultBranch), but "
         ".github/workflows/ci.yml runs on pushes to main: rename the branch (git branch -m main)"
     ) in output
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_next_steps_after_a_copy_run_as_the_readme_says(
+    copy: Callable[..., Project], database: str
+) -> None:
+    """With PostgreSQL the hook's "next:" ran `flask db upgrade` before any server
+    was started, which fails with "connection refused": it now gives the
+    README's "Run it locally" commands, PostgreSQL first."""
+    project = copy(database=database, **SMALLEST)
+    summary = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; sys.path.insert(0, {str(HOOK.parent)!r}); import post_generate as hook;"
+            " from pathlib import Path; hook.summarize(hook.Report(Path.cwd()), '1 passed')",
+        ],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    readme = (project.path / "README.md").read_text().split("## Run it locally", 1)[1]
+    block = readme.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    commands = [line.split("  #", 1)[0].strip() for line in block[1:]]
+    assert "flask db upgrade" in commands
+    given = summary.split("next", 1)[1]
+    assert [command for command in commands if command not in given] == []
+    if database == "postgresql":
+        assert given.index("docker compose up --detach db") < given.index("flask db upgrade")
 
 
 def test_a_project_left_uncommitted_in_a_repository_is_told_to_commit_it(
