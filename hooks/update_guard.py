@@ -42,6 +42,8 @@ ANSWERS_FILE = ".copier-answers.yml"
 REPORT_FILE = "flask-template-update.json"
 LABEL = "update-guard"
 MIGRATIONS = "migrations/versions/"
+KUBERNETES = "deploy/kubernetes"
+KUBERNETES_SERVICE = f"{KUBERNETES}/service.yaml"
 MERGE_LABELS = ("before updating", "last update", "after updating")
 VENV = ".venv"
 EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # git's id of an empty file
@@ -412,6 +414,7 @@ class Update:
         self.mark_listed_conflicts()
         self.extend_migrations()
         self.warn_about_data()
+        self.warn_about_renamed_kubernetes_objects()
         return self.report
 
     def crossed(self, release: str) -> bool:
@@ -622,6 +625,30 @@ class Update:
             change.imports,
         )
         self.report.migrations["written"].append(path.relative_to(self.project).as_posix())
+
+    def warn_about_renamed_kubernetes_objects(self) -> None:
+        """A new project_slug renames every Kubernetes object and the secret they
+        read: `kubectl apply -k` adds the new ones beside the old, which keep
+        running (and scaling), and the new pods wait for a secret nobody made."""
+        old_slug, new_slug = (
+            self.old_answers.get("project_slug"),
+            self.new_answers.get("project_slug"),
+        )
+        manifests = self.project / KUBERNETES
+        if old_slug == new_slug or not isinstance(old_slug, str) or not manifests.is_dir():
+            return
+        name = re.search(
+            rb"app\.kubernetes\.io/name: (\S+)", self.git.head(KUBERNETES_SERVICE) or b""
+        )
+        label = name.group(1).decode() if name else old_slug
+        self.report.warnings.append(
+            f"project_slug changed from {old_slug} to {new_slug}, and {KUBERNETES} names every "
+            f"object and the secret after it: create the secret {new_slug} as {old_slug} was "
+            f"(README.md, Kubernetes), `kubectl apply -k {KUBERNETES}`, point your Ingress at "
+            "the new Service, then delete the old objects, which would keep running: "
+            "kubectl delete deployment,service,job,"
+            f"horizontalpodautoscaler,poddisruptionbudget -l app.kubernetes.io/name={label}"
+        )
 
     def warn_about_data(self) -> None:
         data = json.loads(self.args.data or "{}")

@@ -191,6 +191,30 @@ def test_a_package_rename_stops_the_update_and_the_named_fix_keeps_the_team_s_co
     assert not (project.path / "src/flask_service").exists()
 
 
+def test_a_new_project_slug_names_the_kubernetes_objects_left_running(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    """Every Kubernetes object and the secret they read are named after the slug:
+    applied after a slug change, the new Deployment's pods waited for a secret
+    nobody made, and the old objects kept running and scaling, without a word."""
+    repo, current = template_repo
+    answers = {**SMALLEST, "database": "postgresql", "project_slug": "billing"}
+    project = Project(render(repo.path, tmp_path / "svc", answers, vcs_ref=current))
+    commit_all(project.path, "Generated")
+
+    output = copier_update(
+        project, "--skip-tasks", "--vcs-ref=:current:", "--data=project_slug=invoicing"
+    )
+
+    assert (
+        "update-guard: WARNING: project_slug changed from billing to invoicing, and "
+        "deploy/kubernetes names every object and the secret after it: create the secret "
+        "invoicing as billing was"
+    ) in output
+    assert "poddisruptionbudget -l app.kubernetes.io/name=billing" in output
+    assert "name: invoicing" in (project.path / "deploy/kubernetes/service.yaml").read_text()
+
+
 def test_unknown_data_keys_are_named(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path
 ) -> None:
