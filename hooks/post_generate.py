@@ -205,6 +205,7 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
                 ' -m "Generate project from the Flask service template"',
                 flush=True,
             )
+            explain_ci_in_a_subfolder(report.project)
             return
         print(
             "post-generate: the git repository around this folder ignores it:"
@@ -261,6 +262,29 @@ def initial_branch(project: Path) -> list[str]:
             f"init.defaultBranch={MAIN}",
         ]
     )
+
+
+def explain_ci_in_a_subfolder(project: Path) -> None:
+    """GitHub and GitLab read their CI files at the repository's root only: in a
+    monorepo's folder the generated ones would never run."""
+    folder = git_output(project, "rev-parse", "--show-prefix").rstrip("/")
+    if not folder:
+        return
+    if (project / WORKFLOW).is_file():
+        print(
+            f"post-generate: GitHub reads .github/ only at the repository's root, so {WORKFLOW}"
+            f" and .github/dependabot.yml never run from {folder}/: move the workflow to the"
+            f" root's .github/workflows/ with `defaults: {{run: {{working-directory: {folder}}}}}`"
+            f" and the Dependabot entries into the root's file with `directory: /{folder}`.",
+            flush=True,
+        )
+    if (project / ".gitlab-ci.yml").is_file():
+        print(
+            "post-generate: GitLab runs only the root's .gitlab-ci.yml, so this one never runs"
+            f" from {folder}/: run its jobs from the root's, as a child pipeline"
+            f" (`trigger: {{include: {folder}/.gitlab-ci.yml}}`) whose jobs `cd {folder}` first.",
+            flush=True,
+        )
 
 
 def lock(report: Report, args: argparse.Namespace) -> None:

@@ -276,6 +276,12 @@ def test_a_project_left_uncommitted_in_a_repository_is_told_to_commit_it(
         f"    cd {project.path} && git add --all . && git commit"
     ) in result.stdout
     assert git(project.path, "status", "--porcelain", ".").count("??") == 1
+    # GitHub reads no .github/ but the root's: the generated workflow never runs.
+    assert (
+        "post-generate: GitHub reads .github/ only at the repository's root, so "
+        ".github/workflows/ci.yml and .github/dependabot.yml never run from svc/"
+    ) in result.stdout
+    assert "`defaults: {run: {working-directory: svc}}`" in result.stdout
 
 
 def test_project_in_a_folder_its_enclosing_repository_ignores_gets_its_own(
