@@ -22,6 +22,7 @@ update report. It never commits, and changes no project file but `uv.lock`.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import re
@@ -34,13 +35,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from update_guard import REPORT_FILE, find_conflicts
+from update_guard import REPORT_FILE, find_conflicts, questions, read_answers
 
 ANSWERS_FILE = ".copier-answers.yml"
 VENV = ".venv"
 BIN = "Scripts" if os.name == "nt" else "bin"
 VENV_PYTHON = f"{VENV}/{BIN}/python"
 LOCK = "uv.lock"
+MAIN = "main"
+WORKFLOW = ".github/workflows/ci.yml"
 STEP_TIMEOUT = 900  # seconds; a cold install over a slow network can take minutes
 # A test-suite summary such as "48 passed, 1 skipped in 1.52s".
 PYTEST_SUMMARY = re.compile(r"^=*\s*(\d+ (passed|failed|error).*) in [\d.]+s")
@@ -195,7 +198,14 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
         if not ignored_by_enclosing_repository(report.project):
             # A project generated inside an existing repository (a monorepo, or a
             # recopy) belongs to that repository: never nest a new one in it.
-            print("post-generate: already inside a git repository: not committing", flush=True)
+            print(
+                "post-generate: already inside a git repository: not committing; commit it"
+                " there before `copier update`, which needs it committed:\n"
+                f"    cd {shlex.quote(str(report.project))} && git add --all . && git commit"
+                ' -m "Generate project from the Flask service template"',
+                flush=True,
+            )
+            explain_ci_in_a_subfolder(report.project)
             return
         print(
             "post-generate: the git repository around this folder ignores it:"
@@ -203,9 +213,10 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
             flush=True,
         )
     identity = git_identity(report.project, args) if shutil.which("git") else []
-    report.run_in_order(
+    branch = initial_branch(report.project) if shutil.which("git") else []
+    committed = report.run_in_order(
         [
-            ("git init", ["git", "init", "--quiet"]),
+            ("git init", ["git", *branch, "init", "--quiet"]),
             ("git add", ["git", "add", "--all"]),
             (
                 "first commit",
@@ -223,6 +234,57 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
             ),
         ]
     )
+    if committed and (report.project / WORKFLOW).is_file():
+        name = git_output(report.project, "branch", "--show-current")
+        if name != MAIN:
+            print(
+                f"post-generate: the branch is {name} (git's init.defaultBranch), but {WORKFLOW}"
+                f" runs on pushes to {MAIN}: rename the branch (git branch -m {MAIN}) or"
+                " the workflow's."
+            )
+
+
+def git_output(project: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=project, capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def initial_branch(project: Path) -> list[str]:
+    """`main`, which the GitHub workflow's pushes name, unless git is configured
+    otherwise: git's own default is still master."""
+    return (
+        []
+        if git_output(project, "config", "init.defaultBranch")
+        else [
+            "-c",
+            f"init.defaultBranch={MAIN}",
+        ]
+    )
+
+
+def explain_ci_in_a_subfolder(project: Path) -> None:
+    """GitHub and GitLab read their CI files at the repository's root only: in a
+    monorepo's folder the generated ones would never run."""
+    folder = git_output(project, "rev-parse", "--show-prefix").rstrip("/")
+    if not folder:
+        return
+    if (project / WORKFLOW).is_file():
+        print(
+            f"post-generate: GitHub reads .github/ only at the repository's root, so {WORKFLOW}"
+            f" and .github/dependabot.yml never run from {folder}/: move the workflow to the"
+            f" root's .github/workflows/ with `defaults: {{run: {{working-directory: {folder}}}}}`"
+            f" and the Dependabot entries into the root's file with `directory: /{folder}`.",
+            flush=True,
+        )
+    if (project / ".gitlab-ci.yml").is_file():
+        print(
+            "post-generate: GitLab runs only the root's .gitlab-ci.yml, so this one never runs"
+            f" from {folder}/: run its jobs from the root's, as a child pipeline"
+            f" (`trigger: {{include: {folder}/.gitlab-ci.yml}}`) whose jobs `cd {folder}` first.",
+            flush=True,
+        )
 
 
 def lock(report: Report, args: argparse.Namespace) -> None:
@@ -372,14 +434,40 @@ def summarize(report: Report, tests: str) -> None:
     failed = report.failed()
     if not failed:
         print(f"post-generate: ready in {seconds:.1f} s: {tests}, ruff clean.")
-        start = f". {VENV}/{BIN}/activate && flask db upgrade && flask run --debug"
-        print(f"post-generate: next: cd {where} && {start}")
+        print(next_steps(report.project))
         return
     print(f"post-generate: NOT GREEN after {seconds:.1f} s; your files are all in {where}.")
     for step in failed:
         print(f"post-generate:   failed: {step.name}")
     print("post-generate: fix the cause above, then retry with:")
     print(f"    cd {where} && {retry(failed)}")
+
+
+def next_steps(project: Path) -> str:
+    """How to run the new service, as its README's "Run it locally" says: with
+    PostgreSQL, `flask db upgrade` needs the server running first."""
+    where = shlex.quote(str(project))
+    activate = f"cd {where} && . {VENV}/{BIN}/activate"
+    run = "flask db upgrade && flask run --debug"
+    try:
+        answers = read_answers((project / ANSWERS_FILE).read_bytes())
+    except OSError:
+        answers = {}
+    if answers.get("database") != "postgresql":
+        return f"post-generate: next: {activate} && {run}"
+    if not (project / "compose.yaml").is_file():
+        return (
+            "post-generate: next: with PostgreSQL running at DevelopmentConfig's URL or at"
+            f' DATABASE_URL (README.md, "Run it locally"):\n    {activate} && {run}'
+        )
+    secret = "python -c 'import secrets; print(\"SECRET_KEY=\" + secrets.token_hex())'"
+    return (
+        'post-generate: next, as README.md\'s "Run it locally" says (PostgreSQL first):\n'
+        f"    {activate}\n"
+        f"    test -f .env || {secret} > .env\n"
+        "    docker compose up --detach db\n"
+        f"    {run}"
+    )
 
 
 def retry(failed: list[Step]) -> str:
@@ -543,6 +631,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--author-name", default="Flask Service Template")
     parser.add_argument("--author-email", default="template@example.invalid")
     parser.add_argument("--python-version", default="3.11")
+    parser.add_argument("--data", default="{}", help="Copier's --data, as JSON")
     parser.add_argument(
         "--update", action="store_true", help="check the project after `copier update`"
     )
@@ -566,7 +655,28 @@ def main(argv: list[str]) -> int:
     commit_generated_files(report, args)
     summarize(report, install_and_check(report, args))
     explain_missing_lock(report)
+    warn_about_data(args)
     return 0
+
+
+def warn_about_data(args: argparse.Namespace) -> None:
+    """Copier ignores --data and --data-file keys that are no question: name them,
+    last, where they are seen."""
+    copier_yml = Path(__file__).resolve().parent.parent / "copier.yml"
+    known = questions(copier_yml.read_text(encoding="utf-8"))
+    unknown = sorted(set(json.loads(args.data or "{}")) - set(known))
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=1)
+        guess = f" (did you mean {close[0]}?)" if close else ""
+        print(
+            f"post-generate: WARNING: --data {key}=... is not a question of this template"
+            f" and was ignored{guess}"
+        )
+    if unknown:
+        print(
+            "post-generate: the project has those questions' defaults; change an answer with:\n"
+            "    copier update --trust --defaults --vcs-ref=:current: --data NAME=VALUE"
+        )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ ANSWERS_FILE = ".copier-answers.yml"
 REPORT_FILE = "flask-template-update.json"
 LABEL = "update-guard"
 MIGRATIONS = "migrations/versions/"
+KUBERNETES = "deploy/kubernetes"
+KUBERNETES_SERVICE = f"{KUBERNETES}/service.yaml"
 MERGE_LABELS = ("before updating", "last update", "after updating")
 VENV = ".venv"
 EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # git's id of an empty file
@@ -164,6 +166,8 @@ def before(args: argparse.Namespace) -> int:
     now = questions((template / "copier.yml").read_text(encoding="utf-8"))
     for key in sorted(set(data) - set(now)):
         say(f"WARNING: --data {key}=... is not a question of this template: ignored.")
+    if refuse_package_rename(answers, data):
+        return 1
     recorded_then = Git(template).run("show", f"{args.version_from}:copier.yml", check=False)
     then = questions(recorded_then.decode()) if recorded_then else {}
     unrecordable = {key for key, spec in then.items() if "when" in spec or spec.get("secret")}
@@ -206,6 +210,25 @@ def before(args: argparse.Namespace) -> int:
     kept = ", ".join(f"{key}={json.dumps(value)}" for key, value in added.items())
     say(f"new questions answered as the project was before them: {kept}")
     return 0
+
+
+def refuse_package_rename(answers: dict[str, object], data: dict[str, object]) -> bool:
+    """Copier renders a new package_name as a new package beside the old one: the
+    team's code would stay behind, no longer set up by the new factory. A rename
+    is the team's own commit (git mv and the imports); updates then merge into it."""
+    old, new = answers.get("package_name"), data.get("package_name")
+    if not isinstance(old, str) or not isinstance(new, str) or old == new:
+        return False
+    say(
+        f"NOT UPDATING: --data package_name={new} renames the package src/{old}/, which "
+        f"Copier cannot do: it would generate a fresh src/{new}/ without your code "
+        f"(features.py, settings.py, your blueprints) and leave src/{old}/ behind, broken.\n"
+        f"{LABEL}: rename it in a commit of your own, then update without the --data: "
+        f"`git mv src/{old} src/{new}`, then replace {old} with {new} wherever it names the "
+        f"package (`git grep -nw {old}` lists the places: imports, .flaskenv, Dockerfile, "
+        f"pyproject.toml, package_name in {ANSWERS_FILE}...), run the tests and commit."
+    )
+    return True
 
 
 # After Copier's merge.
@@ -391,6 +414,7 @@ class Update:
         self.mark_listed_conflicts()
         self.extend_migrations()
         self.warn_about_data()
+        self.warn_about_renamed_kubernetes_objects()
         return self.report
 
     def crossed(self, release: str) -> bool:
@@ -601,6 +625,30 @@ class Update:
             change.imports,
         )
         self.report.migrations["written"].append(path.relative_to(self.project).as_posix())
+
+    def warn_about_renamed_kubernetes_objects(self) -> None:
+        """A new project_slug renames every Kubernetes object and the secret they
+        read: `kubectl apply -k` adds the new ones beside the old, which keep
+        running (and scaling), and the new pods wait for a secret nobody made."""
+        old_slug, new_slug = (
+            self.old_answers.get("project_slug"),
+            self.new_answers.get("project_slug"),
+        )
+        manifests = self.project / KUBERNETES
+        if old_slug == new_slug or not isinstance(old_slug, str) or not manifests.is_dir():
+            return
+        name = re.search(
+            rb"app\.kubernetes\.io/name: (\S+)", self.git.head(KUBERNETES_SERVICE) or b""
+        )
+        label = name.group(1).decode() if name else old_slug
+        self.report.warnings.append(
+            f"project_slug changed from {old_slug} to {new_slug}, and {KUBERNETES} names every "
+            f"object and the secret after it: create the secret {new_slug} as {old_slug} was "
+            f"(README.md, Kubernetes), `kubectl apply -k {KUBERNETES}`, point your Ingress at "
+            "the new Service, then delete the old objects, which would keep running: "
+            "kubectl delete deployment,service,job,"
+            f"horizontalpodautoscaler,poddisruptionbudget -l app.kubernetes.io/name={label}"
+        )
 
     def warn_about_data(self) -> None:
         data = json.loads(self.args.data or "{}")

@@ -5,10 +5,12 @@ image runs, run locally in a folder laid out like the image's /app."""
 
 import fnmatch
 import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -316,3 +318,52 @@ def test_no_docker_files_without_docker(copy: Callable[..., Project]) -> None:
     # A plain VM still gets its nginx file.
     assert (project.path / "deploy" / "nginx.conf").is_file()
     assert "## Docker" not in (project.path / "README.md").read_text()
+
+
+def local_run_commands(readme: str) -> str:
+    """The generated README's "Run it locally" block, then the `docker compose`
+    commands its prose gives (Redis for jobs), as one shell script."""
+    section = readme.split("## Run it locally", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
+    assert block, "no bash block under Run it locally"
+    prose = re.findall(r"`(docker compose [^`]+)`", section.replace(block.group(0), ""))
+    return "set -e\n" + block.group(1) + "".join(f"{command}\n" for command in prose)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [{"database": "postgresql"}, {"jobs": "celery"}],
+    ids=["postgresql", "celery"],
+)
+def test_the_readme_s_local_run_starts_its_compose_services_as_written(
+    copy: Callable[..., Project], tmp_path: Path, answers: dict[str, str]
+) -> None:
+    """Compose reads the whole file before starting any one service, and its
+    `${SECRET_KEY:?...}` stopped `docker compose up --detach db` on a fresh
+    checkout, before any `.env` (and .env.example's `SECRET_KEY=` is empty)."""
+    project = copy(**answers)
+    script = local_run_commands((project.path / "README.md").read_text())
+    assert "docker compose up --detach" in script
+    # Stand-ins: uv, flask and the venv do nothing; `docker compose` is
+    # podman-compose's `config`, which reads .env and compose.yaml as Compose does.
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    podman_compose = Path(sys.executable).parent / "podman-compose"
+    for name, body in {
+        "uv": "exit 0",
+        "flask": "exit 0",
+        "python": f'exec {sys.executable} "$@"',
+        "docker": f"exec {podman_compose} config --quiet",
+    }.items():
+        (shims / name).write_text(f"#!/bin/sh\n{body}\n")
+        (shims / name).chmod(0o755)
+    (project.path / ".venv/bin").mkdir(parents=True)
+    (project.path / ".venv/bin/activate").write_text("")
+    environment = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
+    environment["PATH"] = f"{shims}:/usr/bin:/bin"
+
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=project.path, capture_output=True, text=True, env=environment
+    )
+
+    assert result.returncode == 0, script + result.stdout + result.stderr

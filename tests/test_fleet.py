@@ -260,6 +260,32 @@ def test_update_passes_the_release_and_answers_on(fleet: Fleet, tmp_path: Path) 
     assert status_lines(rejected) == []
 
 
+def test_an_update_the_guard_refuses_is_shown_with_the_guard_s_reason_and_fix(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """Both commands gave the last line of Copier's output as the reason, "Task
+    [...update_guard.py...] returned non-zero exit status 1", and preview showed
+    nothing else: not what the guard refused, nor its fix."""
+    project = fleet.copy("plain", tmp_path / "renamed")
+    rename = "--data=package_name=billing"
+
+    previewed = flask_template("preview", f"--vcs-ref={fleet.new}", rename, project)
+    updated = flask_template(
+        "update", "--skip-check", f"--vcs-ref={fleet.new}", rename, "--json", project
+    )
+
+    assert "the update guard refused: --data package_name=billing renames the package" in (
+        previewed.stdout
+    )
+    assert "git mv src/flask_service src/billing" in previewed.stdout
+    assert "returned non-zero exit status" not in previewed.stdout
+    outcome = as_json(updated)["renamed"]
+    assert outcome["outcome"] == "not green"
+    assert str(outcome["why"]).startswith("the update guard refused: --data package_name=billing")
+    assert "git mv src/flask_service src/billing" in str(outcome["fix"])
+    assert status_lines(project) == []
+
+
 def test_update_with_the_check_commits_only_green_projects(fleet: Fleet, tmp_path: Path) -> None:
     good, failing = (
         fleet.copy("plain", tmp_path / "good"),

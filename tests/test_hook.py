@@ -12,6 +12,7 @@ from importlib.metadata import metadata
 from pathlib import Path
 
 import copier
+import pytest
 from helpers import (
     ROOT,
     SMALLEST,
@@ -186,6 +187,103 @@ def test_project_inside_an_existing_repository_is_not_nested(
     assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
 
 
+def hook_without_install(
+    project: Project, tmp_path: Path, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The hook with git only on PATH, uv offline and a Python that does not
+    exist: lock and install stop at once, for tests of what comes before."""
+    only_git = tmp_path / "only-git"
+    only_git.mkdir(exist_ok=True)
+    if not (only_git / "git").exists():
+        (only_git / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    return subprocess.run(
+        [sys.executable, str(HOOK), "--python-version=3.99"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        env=clean_environment(
+            PATH=str(only_git), UV_OFFLINE="1", UV_PYTHON_DOWNLOADS="never", **env
+        ),
+        check=True,
+    )
+
+
+def test_the_first_commit_is_on_the_branch_the_github_workflow_runs_on(
+    copy: Callable[..., Project], tmp_path: Path
+) -> None:
+    """git's own default branch is still master, so the hook's repository had
+    one, while the GitHub workflow runs on pushes to main: pushed as it was, no
+    push ran CI. A branch name configured in git is kept, and the mismatch named."""
+    fresh = copy("fresh", **SMALLEST)
+    output = hook_without_install(fresh, tmp_path, **isolated_git(tmp_path)).stdout
+    assert git(fresh.path, "branch", "--show-current").strip() == "main"
+    assert "post-generate: the branch is" not in output
+
+    configured = copy("configured", **SMALLEST)
+    (tmp_path / "trunk").mkdir()
+    trunk = isolated_git(tmp_path / "trunk", "[init]\n\tdefaultBranch = trunk\n")
+    output = hook_without_install(configured, tmp_path, **trunk).stdout
+    assert git(configured.path, "branch", "--show-current").strip() == "trunk"
+    assert (
+        "post-generate: the branch is trunk (git's init.defaultBranch), but "
+        ".github/workflows/ci.yml runs on pushes to main: rename the branch (git branch -m main)"
+    ) in output
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_next_steps_after_a_copy_run_as_the_readme_says(
+    copy: Callable[..., Project], database: str
+) -> None:
+    """With PostgreSQL the hook's "next:" ran `flask db upgrade` before any server
+    was started, which fails with "connection refused": it now gives the
+    README's "Run it locally" commands, PostgreSQL first."""
+    project = copy(database=database, **SMALLEST)
+    summary = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; sys.path.insert(0, {str(HOOK.parent)!r}); import post_generate as hook;"
+            " from pathlib import Path; hook.summarize(hook.Report(Path.cwd()), '1 passed')",
+        ],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    readme = (project.path / "README.md").read_text().split("## Run it locally", 1)[1]
+    block = readme.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    commands = [line.split("  #", 1)[0].strip() for line in block[1:]]
+    assert "flask db upgrade" in commands
+    given = summary.split("next", 1)[1]
+    assert [command for command in commands if command not in given] == []
+    if database == "postgresql":
+        assert given.index("docker compose up --detach db") < given.index("flask db upgrade")
+
+
+def test_a_project_left_uncommitted_in_a_repository_is_told_to_commit_it(
+    copy: Callable[..., Project], tmp_path: Path
+) -> None:
+    """Copied into a clone of a new, empty repository (or a monorepo), the project
+    is left for its team to commit, which `copier update` needs; the hook said
+    only "not committing", then "ready". (No Python 3.99 and uv offline: lock
+    and install stop at once, as only the message matters here.)"""
+    project = copy("clone/svc", **SMALLEST)
+    git(tmp_path / "clone", "init", "--quiet")
+    result = hook_without_install(project, tmp_path)
+    assert "already inside a git repository: not committing" in result.stdout
+    assert (
+        f"commit it there before `copier update`, which needs it committed:\n"
+        f"    cd {project.path} && git add --all . && git commit"
+    ) in result.stdout
+    assert git(project.path, "status", "--porcelain", ".").count("??") == 1
+    # GitHub reads no .github/ but the root's: the generated workflow never runs.
+    assert (
+        "post-generate: GitHub reads .github/ only at the repository's root, so "
+        ".github/workflows/ci.yml and .github/dependabot.yml never run from svc/"
+    ) in result.stdout
+    assert "`defaults: {run: {working-directory: svc}}`" in result.stdout
+
+
 def test_project_in_a_folder_its_enclosing_repository_ignores_gets_its_own(
     tmp_path: Path,
 ) -> None:
@@ -203,6 +301,28 @@ def test_project_in_a_folder_its_enclosing_repository_ignores_gets_its_own(
     assert git(destination, "rev-parse", "--show-toplevel").strip() == str(destination)
     assert git(destination, "status", "--porcelain") == ""
     assert ".copier-answers.yml" in git(destination, "ls-files").split()
+
+
+def test_answers_for_no_question_are_named_after_a_copy(tmp_path: Path) -> None:
+    """Copier ignores keys of --data and --data-file that are no question: a
+    team file's `apii: false` gave every service the API without a word. (The
+    install fails at once here: the warning is what this is about.)"""
+    template = snapshot_template(tmp_path / "template", edit=require_missing_package)
+    team = tmp_path / "team.yml"
+    team.write_text("apii: false\nauthor_name: Platform Team\n")
+    destination = tmp_path / "svc"
+    output = run_checked(
+        copy_command(template, destination, f"--data-file={team}", "--data=dockr=false"),
+        UV_OFFLINE="1",
+    ).stdout
+    assert (
+        "post-generate: WARNING: --data apii=... is not a question of this template and "
+        "was ignored (did you mean api?)"
+    ) in output
+    assert "--data dockr=... is not a question of this template and was ignored" in output
+    assert "copier update --trust --defaults --vcs-ref=:current: --data NAME=VALUE" in output
+    assert "author_name=..." not in output
+    assert (destination / "src/flask_service/api").is_dir()
 
 
 def test_the_hooks_work_on_the_oldest_python_copier_runs_on(

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from helpers import ROOT, clean_environment, git, snapshot_template
+from helpers import ROOT, Project, clean_environment, git, snapshot_template
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 
@@ -56,3 +56,18 @@ def test_the_first_command_works_on_debian_s_own_python(tmp_path: Path) -> None:
     project = tmp_path / "my-service"
     assert (project / ".venv/bin/python").exists()
     assert git(project, "status", "--porcelain") == ""
+
+
+def test_the_readme_counts_the_default_project_s_tests(default_project: Project) -> None:
+    """The README gave 530 tests for the default answers (0.10.0's count) while
+    the default project had 594: the figure and the hook's sample output follow
+    the suite."""
+    result = default_project.pytest("--collect-only")
+    collected = re.search(r"^(\d+) tests collected", result.stdout, re.MULTILINE)
+    assert collected, result.stdout[-2000:]
+    readme = (ROOT / "README.md").read_text()
+    stated = re.search(r"(\d+) tests with the default\s+answers", readme)
+    sample = re.search(r"post-generate: ready in [\d.]+ s: (\d+) passed", readme)
+    assert stated
+    assert sample
+    assert (int(stated.group(1)), int(sample.group(1))) == (int(collected.group(1)),) * 2

@@ -231,6 +231,14 @@ def test_answers_file_records_every_question(copy: Callable[..., Project]) -> No
         ("  My   API!! v2 ", "my-api-v2", "my_api_v2"),
         ("3D Printer Queue", "d-printer-queue", "d_printer_queue"),
         ("Сервис заказов", "flask-service", "flask_service"),
+        # Accented Latin letters read as their base letters, not as word breaks
+        # ("caf-orders", "lan-billing", "stra-e-maps" before).
+        ("Café Orders", "cafe-orders", "cafe_orders"),
+        ("Élan Billing", "elan-billing", "elan_billing"),
+        ("Straße Maps", "strasse-maps", "strasse_maps"),
+        ("Søren's Łódź Shop", "soren-s-lodz-shop", "soren_s_lodz_shop"),
+        ("Zahlungsüberwachung", "zahlungsuberwachung", "zahlungsuberwachung"),
+        ("İstanbul Œuvre", "istanbul-oeuvre", "istanbul_oeuvre"),
         ("A" * 100, "a" * 64, "a" * 64),
     ],
 )

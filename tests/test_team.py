@@ -1,5 +1,6 @@
 """Teams: shared answers from a data file, and a pinned template release."""
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from helpers import (
     copier_cli,
     development_version,
     next_version,
+    releases,
 )
 from test_update import question_choices
 
@@ -114,3 +116,14 @@ def test_a_pinned_release_is_where_an_update_goes(
         "MAX_CONTENT_LENGTH = 2 * 1024 * 1024"
         in (project / "src/flask_service/config.py").read_text()
     )
+
+
+def test_the_pinning_examples_name_the_latest_release() -> None:
+    """Run as written, the README's and team.yml's pinned commands must find their
+    tag: they named v0.2.0, which this repository does not tag (its tags start at
+    v0.9.0), and Copier stopped with "Unknown revision"."""
+    latest = list(releases())[-1]
+    for path in (ROOT / "README.md", TEAM_FILE):
+        pins = re.findall(r"--vcs-ref=v(\d+\.\d+\.\d+)", path.read_text())
+        assert pins, f"{path.name} shows no pinned --vcs-ref"
+        assert set(pins) == {latest}, f"{path.name} pins {sorted(set(pins))}, not v{latest}"

@@ -147,6 +147,74 @@ def test_a_project_its_enclosing_repository_ignores_is_not_updated_and_keeps_its
     assert project.text_files() == before
 
 
+def test_a_package_rename_stops_the_update_and_the_named_fix_keeps_the_team_s_code(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    """Copier renders a new package_name as a new package: the team's code stayed
+    in the old one, which the new factory no longer sets up, beside a fresh copy
+    of every file the team owns; the post-update check failed on the old half."""
+    repo, current = template_repo
+    project = Project(render(repo.path, tmp_path / "svc", SMALLEST, vcs_ref=current))
+    features = project.path / "src/flask_service/features.py"
+    features.write_text(features.read_text() + "\nTEAM_FEATURE = 1\n")
+    commit_all(project.path, "A feature of the team's")
+
+    output = copier_update(
+        project, "--skip-tasks", "--vcs-ref=:current:", "--data=package_name=billing", check=False
+    )
+
+    assert "NOT UPDATING: --data package_name=billing renames the package" in output
+    assert "git mv src/flask_service src/billing" in output
+    assert "git grep -nw flask_service" in output
+    assert "Traceback" not in output
+    assert git(project.path, "status", "--porcelain") == ""
+    assert not (project.path / "src/billing").exists()
+
+    # The rename as the message says, then the next release merges into it.
+    git(project.path, "mv", "src/flask_service", "src/billing")
+    for name in git(project.path, "grep", "-lw", "flask_service").split():
+        path = project.path / name
+        path.write_text(re.sub(r"\bflask_service\b", "billing", path.read_text()))
+    commit_all(project.path, "Rename the package to billing")
+    repo.replace(
+        CONFIG_TEMPLATE, "MAX_CONTENT_LENGTH = 1024 * 1024\n", "MAX_CONTENT_LENGTH = 2**21\n"
+    )
+    newer = repo.release(next_version(development_version()))
+
+    output = copier_update(project, "--skip-tasks")
+
+    assert "update-guard: no conflicts." in output
+    assert answers(project)["_commit"] == newer
+    assert answers(project)["package_name"] == "billing"
+    assert "MAX_CONTENT_LENGTH = 2**21" in (project.path / "src/billing/config.py").read_text()
+    assert "TEAM_FEATURE = 1" in (project.path / "src/billing/features.py").read_text()
+    assert not (project.path / "src/flask_service").exists()
+
+
+def test_a_new_project_slug_names_the_kubernetes_objects_left_running(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    """Every Kubernetes object and the secret they read are named after the slug:
+    applied after a slug change, the new Deployment's pods waited for a secret
+    nobody made, and the old objects kept running and scaling, without a word."""
+    repo, current = template_repo
+    answers = {**SMALLEST, "database": "postgresql", "project_slug": "billing"}
+    project = Project(render(repo.path, tmp_path / "svc", answers, vcs_ref=current))
+    commit_all(project.path, "Generated")
+
+    output = copier_update(
+        project, "--skip-tasks", "--vcs-ref=:current:", "--data=project_slug=invoicing"
+    )
+
+    assert (
+        "update-guard: WARNING: project_slug changed from billing to invoicing, and "
+        "deploy/kubernetes names every object and the secret after it: create the secret "
+        "invoicing as billing was"
+    ) in output
+    assert "poddisruptionbudget -l app.kubernetes.io/name=billing" in output
+    assert "name: invoicing" in (project.path / "deploy/kubernetes/service.yaml").read_text()
+
+
 def test_unknown_data_keys_are_named(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path
 ) -> None:

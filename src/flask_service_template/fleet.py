@@ -4,6 +4,7 @@ projects can take it, the `copier update` command, and running over a fleet."""
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -112,6 +113,21 @@ def run_copier(command: list[str]) -> tuple[int, str]:
 def last_line(output: str) -> str:
     lines = output.strip().splitlines()
     return lines[-1].strip() if lines else "no output"
+
+
+# The update guard's refusal (hooks/update_guard.py), and the fix on its next line.
+GUARD_REFUSAL = re.compile(
+    r"^update-guard: NOT UPDATING: (?P<why>.+)$(?:\nupdate-guard: (?P<fix>.+)$)?", re.MULTILINE
+)
+
+
+def copier_failure(output: str) -> tuple[str, str]:
+    """Why `copier update` failed, and the fix where the update guard gave one:
+    its refusal, not Copier's last line ("Task [...] returned non-zero exit status 1")."""
+    refused = GUARD_REFUSAL.search(output)
+    if refused:
+        return f"the update guard refused: {refused['why'].strip()}", (refused["fix"] or "").strip()
+    return f"copier update failed: {last_line(output)}", ""
 
 
 def repository_of(project: Path) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from flask_service_template.fleet import (
     Request,
     add_update_arguments,
+    copier_failure,
     for_each_project,
     last_line,
     run_copier,
@@ -106,7 +107,8 @@ def preview_project(status: Status, request: Request, with_diff: bool) -> Previe
             return preview
         returncode, output = run_copier(request.copier_update(copy, skip_tasks=True))
         if returncode != 0:
-            preview.skipped = f"copier update failed: {last_line(output)}"
+            why, fix = copier_failure(output)
+            preview.skipped = f"{why.rstrip('.')}; fix: {fix}" if fix else why
             return preview
         preview.version_to = display_version(answers_of(working_answers_text(copy)).get("_commit"))
         result = result_of_update(copy, output)

@@ -24,6 +24,7 @@ from pathlib import Path
 from flask_service_template.fleet import (
     Request,
     add_update_arguments,
+    copier_failure,
     for_each_project,
     last_line,
     run_copier,
@@ -115,7 +116,7 @@ def update_project(
     rollback = f"flask-template rollback {quoted(project)}"
     if returncode != 0:
         outcome.outcome = NOT_GREEN
-        outcome.why = f"copier update failed: {last_line(output)}"
+        outcome.why, outcome.fix = copier_failure(output)
         if working_tree(project).changes:
             outcome.fix = f"review what it changed (git -C {quoted(project)} status), or {rollback}"
         return outcome
