@@ -393,10 +393,11 @@ def test_missing_git_is_reported_and_the_rest_still_runs(
 def test_postgresql_variant_is_proven_on_the_server_test_database_url_names(
     template: Path, tmp_path: Path, postgres: PostgresServer
 ) -> None:
+    # The smallest project: test_matrix.py runs every combination's suite on it.
     result = copier_copy(
         template,
         tmp_path / "svc",
-        answers={"database": "postgresql"},
+        answers={"database": "postgresql", **SMALLEST},
         TEST_DATABASE_URL=postgres.create_database(),
     )
     assert re.search(
