@@ -9,6 +9,7 @@ import copier
 import yaml
 from helpers import (
     ROOT,
+    SMALLEST,
     TEAM_FILES,
     TemplateRepo,
     commit_all,
@@ -71,8 +72,16 @@ def test_the_minimum_copier_copies_and_updates_across_the_previous_release(
         result = copier_cli(*arguments, cwd=cwd, python=oldest)
         return result.stdout + result.stderr
 
+    # The smallest project: the hook and the check are the point, not its suite.
+    smallest = [f"--data={key}={str(value).lower()}" for key, value in SMALLEST.items()]
     copied = run_copier(
-        "copy", "--trust", "--defaults", f"--vcs-ref={previous}", str(repo.path), str(project)
+        "copy",
+        "--trust",
+        "--defaults",
+        *smallest,
+        f"--vcs-ref={previous}",
+        str(repo.path),
+        str(project),
     )
     assert re.search(r"post-generate: ready in [\d.]+ s: \d+ passed", copied)
     (project / "src/flask_service/reports.py").write_text('"""Reports."""\n\nREPORT_DAY = 1\n')

@@ -310,7 +310,7 @@ def test_a_release_migration_and_the_projects_own_are_joined(
     """A release adds a migration after the template's last while the project added
     its own: two heads, which the guard joins so `flask db upgrade` works as ever."""
     repo, current = template_repo
-    project = generate(repo.path, tmp_path / "svc", vcs_ref=current).install()
+    project = generate(repo.path, tmp_path / "svc", SMALLEST, vcs_ref=current).install()
     (project.path / "src/flask_service/notes.py").write_text(
         "from sqlalchemy.orm import Mapped, mapped_column\n\n"
         "from .extensions import Model\n\n\n"
