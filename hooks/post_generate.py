@@ -35,15 +35,22 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from update_guard import REPORT_FILE, find_conflicts, questions, read_answers
+from update_guard import (
+    IGNORED_DATA,
+    REPORT_FILE,
+    find_conflicts,
+    ignored_data_keys,
+    questions,
+    read_answers,
+)
 
 ANSWERS_FILE = ".copier-answers.yml"
 VENV = ".venv"
 BIN = "Scripts" if os.name == "nt" else "bin"
 VENV_PYTHON = f"{VENV}/{BIN}/python"
 LOCK = "uv.lock"
-MAIN = "main"
 WORKFLOW = ".github/workflows/ci.yml"
+WORKFLOW_BRANCH = "main"  # the branch whose pushes WORKFLOW runs on
 STEP_TIMEOUT = 900  # seconds; a cold install over a slow network can take minutes
 # A test-suite summary such as "48 passed, 1 skipped in 1.52s".
 PYTEST_SUMMARY = re.compile(r"^=*\s*(\d+ (passed|failed|error).*) in [\d.]+s")
@@ -156,17 +163,7 @@ def find_python(minimum: tuple[int, int]) -> str | None:
 
 
 def inside_git_work_tree(project: Path) -> bool:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "--is-inside-work-tree"],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        return False
-    return result.stdout.strip() == "true"
+    return git_output(project, "rev-parse", "--is-inside-work-tree") == "true"
 
 
 def ignored_by_enclosing_repository(project: Path) -> bool:
@@ -236,32 +233,31 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
     )
     if committed and (report.project / WORKFLOW).is_file():
         name = git_output(report.project, "branch", "--show-current")
-        if name != MAIN:
+        if name != WORKFLOW_BRANCH:
             print(
                 f"post-generate: the branch is {name} (git's init.defaultBranch), but {WORKFLOW}"
-                f" runs on pushes to {MAIN}: rename the branch (git branch -m {MAIN}) or"
-                " the workflow's."
+                f" runs on pushes to {WORKFLOW_BRANCH}: rename the branch"
+                f" (git branch -m {WORKFLOW_BRANCH}) or the workflow's."
             )
 
 
 def git_output(project: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", *args], cwd=project, capture_output=True, text=True, check=False
-    )
+    """What a git command prints, or "" when it fails or git is not installed."""
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=project, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        return ""
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
 def initial_branch(project: Path) -> list[str]:
     """`main`, which the GitHub workflow's pushes name, unless git is configured
     otherwise: git's own default is still master."""
-    return (
-        []
-        if git_output(project, "config", "init.defaultBranch")
-        else [
-            "-c",
-            f"init.defaultBranch={MAIN}",
-        ]
-    )
+    if git_output(project, "config", "init.defaultBranch"):
+        return []
+    return ["-c", f"init.defaultBranch={WORKFLOW_BRANCH}"]
 
 
 def explain_ci_in_a_subfolder(project: Path) -> None:
@@ -664,14 +660,11 @@ def warn_about_data(args: argparse.Namespace) -> None:
     last, where they are seen."""
     copier_yml = Path(__file__).resolve().parent.parent / "copier.yml"
     known = questions(copier_yml.read_text(encoding="utf-8"))
-    unknown = sorted(set(json.loads(args.data or "{}")) - set(known))
+    unknown = ignored_data_keys(json.loads(args.data or "{}"), known)
     for key in unknown:
         close = difflib.get_close_matches(key, known, n=1)
         guess = f" (did you mean {close[0]}?)" if close else ""
-        print(
-            f"post-generate: WARNING: --data {key}=... is not a question of this template"
-            f" and was ignored{guess}"
-        )
+        print(f"post-generate: WARNING: {IGNORED_DATA.format(key=key)}{guess}")
     if unknown:
         print(
             "post-generate: the project has those questions' defaults; change an answer with:\n"

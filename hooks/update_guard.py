@@ -137,6 +137,14 @@ def questions(copier_yml: str) -> dict[str, dict]:
     }
 
 
+# Copier ignores --data and --data-file keys that are no question, without a word.
+IGNORED_DATA = "--data {key}=... is not a question of this template and was ignored"
+
+
+def ignored_data_keys(data: dict[str, object], known: dict[str, dict]) -> list[str]:
+    return sorted(set(data) - set(known))
+
+
 def pep440(version: str) -> Version | None:
     try:
         return Version(version)
@@ -164,8 +172,8 @@ def before(args: argparse.Namespace) -> int:
     data = json.loads(args.data or "{}")
     template = Path(args.template)
     now = questions((template / "copier.yml").read_text(encoding="utf-8"))
-    for key in sorted(set(data) - set(now)):
-        say(f"WARNING: --data {key}=... is not a question of this template: ignored.")
+    for key in ignored_data_keys(data, now):
+        say(f"WARNING: {IGNORED_DATA.format(key=key)}.")
     if refuse_package_rename(answers, data):
         return 1
     recorded_then = Git(template).run("show", f"{args.version_from}:copier.yml", check=False)
@@ -653,10 +661,8 @@ class Update:
     def warn_about_data(self) -> None:
         data = json.loads(self.args.data or "{}")
         known = questions((Path(self.args.template) / "copier.yml").read_text(encoding="utf-8"))
-        for key in sorted(set(data) - set(known)):
-            self.report.warnings.append(
-                f"--data {key}=... is not a question of this template and was ignored"
-            )
+        for key in ignored_data_keys(data, known):
+            self.report.warnings.append(IGNORED_DATA.format(key=key))
 
 
 def print_report(report: Report) -> None:
