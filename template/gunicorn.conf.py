@@ -313,14 +313,14 @@ def post_worker_init(worker: Any) -> None:
         return
     wait_for_connections = worker.wait
     exit_after_this_request = signal.getsignal(signal.SIGTERM)
+    master_stopping = getattr(worker, "master_stopping", None)
     draining = False
 
     def drain(signum: int, frame: Any) -> None:
         nonlocal draining
         if draining:  # a second SIGTERM, from a process manager as well
             return
-        stopping = getattr(worker, "master_stopping", None)
-        if stopping is None or not stopping[0]:
+        if master_stopping is None or not master_stopping[0]:
             if callable(exit_after_this_request):
                 exit_after_this_request(signum, frame)
             return
@@ -340,6 +340,13 @@ def post_worker_init(worker: Any) -> None:
 
     worker.wait = wait_unless_draining
     signal.signal(signal.SIGTERM, drain)
+    # Until gunicorn sets a new worker's own handlers, the worker has the
+    # master's, which take a SIGTERM as the master's and do nothing with it: a
+    # worker forked as the master began to stop would serve on until the master
+    # killed it, graceful_timeout later. The master marks that it stops before
+    # it signals, so the mark is there for a signal the worker missed.
+    if master_stopping is not None and master_stopping[0]:
+        drain(signal.SIGTERM, None)
 
 
 # Linux's SO_ATTACH_FILTER, which Python's socket module does not name, and a

@@ -1,8 +1,9 @@
 """gunicorn.conf.py under a real gunicorn: workers sized from the CPUs the process
 may use (affinity, cgroup quota), recycled with jitter without dropping requests,
-no trust in forwarded headers beyond the app's PROXY_COUNT, no Server header, bad
-settings and configs other than production's refused in one line, no control
-socket for instances on one machine to share."""
+a worker still starting when the master stops not holding the stop up, no trust
+in forwarded headers beyond the app's PROXY_COUNT, no Server header, bad settings
+and configs other than production's refused in one line, no control socket for
+instances on one machine to share."""
 
 from __future__ import annotations
 
@@ -204,6 +205,52 @@ def test_workers_stopping_alone_leave_the_socket_serving(
         output = log_of(log)
     assert "Traceback" not in output
     assert "Exception ignored" not in output
+
+
+def test_a_worker_booting_as_the_master_stops_does_not_hold_it_up(
+    default_project: Project, production: dict[str, str], tmp_path: Path
+) -> None:
+    """Until gunicorn gives a new worker its own signal handlers, the worker has
+    the master's, which take SIGTERM as the master's own and do nothing with it.
+    A worker forked just as the master began to stop served on, and the master
+    waited its whole graceful_timeout (30 s) before killing it: a rolling restart
+    stalled now and then. Here every worker boots slowly, so the SIGTERM lands in
+    that window each time."""
+    settings = tmp_path / "slow_boot.conf.py"
+    settings.write_text(
+        f"exec(open({str(default_project.path / 'gunicorn.conf.py')!r}).read())\n"
+        "import time\n"
+        "_post_fork = post_fork\n"
+        "def post_fork(server, worker):\n"
+        "    _post_fork(server, worker)\n"
+        "    time.sleep(1)\n"
+    )
+    port = free_port()
+    command = [
+        default_project.bin("gunicorn"),
+        "--config",
+        str(settings),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        f"{default_project.package}:create_app()",
+    ]
+    with (tmp_path / "gunicorn.log").open("w+") as log:
+        with server_process(command, default_project.path, production, port, log) as (
+            _,
+            process,
+        ):
+            master = process.pid
+            os.kill(master, signal.SIGTTIN)  # one more worker, booting for a second
+            wait_for_workers(master, 2)
+            os.kill(master, signal.SIGTERM)
+            started = time.monotonic()
+            assert process.wait(timeout=60) == 0
+            stopped_after = time.monotonic() - started
+        output = log_of(log)
+    assert stopped_after < 15, output  # not graceful_timeout's 30 s
+    assert "Traceback" not in output
 
 
 def test_no_server_header_and_no_forwarded_trust_without_proxy_count(
