@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from json.encoder import encode_basestring
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, has_request_context, request
@@ -66,8 +66,10 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
+    def __init__(self, encoding: str | None = "utf-8") -> None:
         super().__init__("%(asctime)s %(levelname)s %(message)s")
+        # That of the stream the lines go to.
+        self.encoding = encoding
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
@@ -81,7 +83,7 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         if (request_id := current_request_id()) is not None:
             line += f" request_id={request_id}"
-        return line
+        return writable(line, self.encoding)
 
 
 class AccessLog:
@@ -135,7 +137,9 @@ class AccessLog:
         path = "/" + path.lstrip("/")
         message = f"{method} {path} {status} {duration:.1f}ms"
         if self.json_lines:
-            quote = encode_basestring  # a JSON string, as json.dumps writes it
+            # A JSON string in ASCII, as json.dumps writes the app's own lines:
+            # every stdout takes it (see writable).
+            quote = encode_basestring_ascii
             address = environ.get("REMOTE_ADDR")
             line = JSON_ACCESS_LINE % (
                 quote(self.now()),
@@ -155,6 +159,8 @@ class AccessLog:
                 message = escaped(message)
             line = f"{self.now()} INFO {message} request_id={request_id}\n"
         stream = sys.stdout
+        if not self.json_lines:
+            line = writable(line, getattr(stream, "encoding", None))
         with self.lock:
             stream.write(line)
             stream.flush()
@@ -164,7 +170,8 @@ def init_app(app: Flask) -> None:
     """Call before other middleware wraps the app: they see the request id."""
     json_lines = app.config["LOG_FORMAT"] == "json"
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    encoding = getattr(sys.stdout, "encoding", None)
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter(encoding))
     app.logger.handlers = [handler]
     app.logger.setLevel(logging.INFO)
     app.wsgi_app = AccessLog(app.wsgi_app, app.logger.name, json_lines)  # type: ignore[method-assign]
@@ -173,6 +180,20 @@ def init_app(app: Flask) -> None:
 def escaped(text: str) -> str:
     """``text`` on one line of printable ASCII: "\\n" for a line break."""
     return text.encode("unicode_escape").decode("ascii")
+
+
+def writable(text: str, encoding: str | None) -> str:
+    """``text`` as a stream in ``encoding`` can write it: the characters the
+    encoding lacks as backslash escapes ("\\u2603").
+
+    A stdout in ASCII (PYTHONIOENCODING=ascii) or Latin-1 (such a locale)
+    raised UnicodeEncodeError on a path such as "/caf%C3%A9": for the access
+    line, a 500 for the request; for the app's messages, a traceback.
+    """
+    if text.isascii():
+        return text
+    encoding = encoding or "utf-8"
+    return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
 def new_id() -> str:

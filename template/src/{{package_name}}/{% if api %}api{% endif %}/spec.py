@@ -71,7 +71,12 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     """Add to spectree's document what it cannot know: the service's name, the
     security schemes, and errors as problem details."""
     document["info"]["title"] = f"{current_app.config['APP_NAME']} API"
-    document["components"]["securitySchemes"] = SECURITY_SCHEMES
+    schemes = copy.deepcopy(SECURITY_SCHEMES)
+    if "sessionCookie" in schemes:
+        # The cookie's name in this app's config, which only production
+        # prefixes with __Host-.
+        schemes["sessionCookie"]["name"] = current_app.config["SESSION_COOKIE_NAME"]
+    document["components"]["securitySchemes"] = schemes
     document["components"]["schemas"].setdefault("Problem", problem_schema())
     for operations in document["paths"].values():
         for operation in operations.values():
