@@ -356,12 +356,11 @@ def install(report: Report, args: argparse.Namespace) -> bool:
     venv_exists = (report.project / VENV_PYTHON).exists()
     if uv:
         python = find_python(minimum) or args.python_version  # uv may fetch it
-        if (
-            not venv_exists
-            and not report.run(
-                "create .venv (uv)", [uv, "venv", "--quiet", "--seed", "--python", python, VENV]
-            ).ok
-        ):
+        create = [uv, "venv", "--quiet", "--seed", "--python", python, VENV]
+        if not venv_exists and not report.run("create .venv (uv)", create).ok:
+            # Named, so that the retry command installs into the .venv it creates.
+            command = uv_install_command(uv, report.project)
+            report.skip("install with dev dependencies (uv)", command, "no .venv")
             return False
         if args.update:
             refresh_lock(report, uv)
@@ -374,28 +373,20 @@ def install(report: Report, args: argparse.Namespace) -> bool:
         offline.command = online.command
         return offline.ok
     python = find_python(minimum)
+    pip = [VENV_PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    pip_install = ("install with dev dependencies (pip)", [*pip, "-e", ".[dev]"])
     if python is None:
         report.skip(
             "create .venv",
             [f"python{args.python_version}", "-m", "venv", VENV],
             f"no Python {args.python_version} or newer found; install it, or install uv",
         )
+        report.skip(*pip_install, "no .venv")
         return False
     if not venv_exists and not report.run("create .venv (venv)", [python, "-m", "venv", VENV]).ok:
+        report.skip(*pip_install, "no .venv")
         return False
-    return report.run(
-        "install with dev dependencies (pip)",
-        [
-            VENV_PYTHON,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-e",
-            ".[dev]",
-        ],
-    ).ok
+    return report.run(*pip_install).ok
 
 
 CHECKS = {

@@ -146,6 +146,30 @@ def test_failed_install_keeps_the_project_and_says_how_to_retry(tmp_path: Path) 
     assert retry.endswith("-m pytest -q -p no:cacheprovider")
 
 
+def test_a_failed_venv_leaves_the_install_in_the_retry_command(
+    copy: Callable[..., Project], tmp_path: Path
+) -> None:
+    """Offline with an empty uv cache, `uv venv --seed` fails; the retry command
+    the hook printed then created .venv and ran ruff from it, installing nothing
+    (`No module named ruff`)."""
+    project = copy(**SMALLEST)
+    output = subprocess.run(
+        [sys.executable, str(HOOK)],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        env=clean_environment(UV_OFFLINE="1", UV_CACHE_DIR=str(tmp_path / "empty-cache")),
+        check=True,
+    ).stdout
+    assert "create .venv (uv) ... FAILED" in output
+    assert "install with dev dependencies (uv) skipped: no .venv" in output
+    steps = retry_command(output).split(" && ")
+    [create] = [index for index, step in enumerate(steps) if " venv --quiet --seed " in step]
+    [install] = [index for index, step in enumerate(steps) if " -e '.[dev]'" in step]
+    [ruff] = [index for index, step in enumerate(steps) if " -m ruff check " in step]
+    assert create < install < ruff
+
+
 def test_without_uv_falls_back_to_venv_and_pip(template: Path, tmp_path: Path) -> None:
     python = copier_venv(tmp_path / "copier-venv", copier.__version__)
     system_path = "/usr/bin:/bin"
