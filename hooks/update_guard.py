@@ -547,7 +547,8 @@ class Update:
         """Copier keeps a file the team deleted deleted, and drops the release's
         changes to it without a word: a file the team renamed (`git mv
         tests/test_logs.py tests/test_logging.py`) never gets them. Merge them into
-        the file it was renamed to; name the others and keep their patch."""
+        the file it was renamed to; name the others and keep their patch. A
+        renamed file whose original the update removes is named too: it stays."""
         if not self.report.answers_changed and not self.release_changes_missing_files():
             return
         old, new = self.old(), self.new()
@@ -557,9 +558,19 @@ class Update:
             base, theirs = read(old, path), read(new, path)
             if path in self.committed or path.startswith(MIGRATIONS) or os.path.lexists(path):
                 continue
-            if base is None or theirs is None or base == theirs:
+            if base is None or base == theirs:
                 continue
             target = renamed_to(path, base, [p for p in own if read(new, p) is None])
+            if theirs is None:
+                if target is not None:
+                    cause = (
+                        "the new answers no longer produce"
+                        if self.report.answers_changed
+                        else ("the release no longer has")
+                    )
+                    why = f"it is {path}, which you renamed, and {cause} that"
+                    self.report.kept.append({"path": target, "why": why})
+                continue
             if target is None:
                 patches.append(patch(path, base, theirs))
                 changes = (
@@ -585,11 +596,12 @@ class Update:
             self.git.git_dir_file(NOT_APPLIED_FILE).write_text("".join(patches))
 
     def release_changes_missing_files(self) -> bool:
-        """Whether the release changes a template file whose name, rendered with
-        the answers, the project lacks (only then are both releases rendered)."""
+        """Whether the release changes or removes a template file whose name,
+        rendered with the answers, the project lacks (only then are both
+        releases rendered)."""
         versions = [self.args.version_from, self.args.version_to, "--", "template"]
         changed = subprocess.run(
-            ["git", "diff", "--name-only", "--no-renames", "--diff-filter=M", "-z", *versions],
+            ["git", "diff", "--name-only", "--no-renames", "--diff-filter=MD", "-z", *versions],
             cwd=self.args.template,
             capture_output=True,
             check=False,
