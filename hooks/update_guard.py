@@ -549,6 +549,8 @@ class Update:
         tests/test_logs.py tests/test_logging.py`) never gets them. Merge them into
         the file it was renamed to; name the others and keep their patch. A
         renamed file whose original the update removes is named too: it stays."""
+        not_applied = self.git.git_dir_file(NOT_APPLIED_FILE)
+        not_applied.unlink(missing_ok=True)  # an earlier update's
         if not self.report.answers_changed and not self.release_changes_missing_files():
             return
         old, new = self.old(), self.new()
@@ -578,7 +580,7 @@ class Update:
                     if self.report.answers_changed
                     else "the release changes"
                 )
-                where = os.path.relpath(self.git.git_dir_file(NOT_APPLIED_FILE), self.project)
+                where = os.path.relpath(not_applied, self.project)
                 self.report.warnings.append(
                     f"{path}: you deleted it, and {changes} it, which Copier does not apply to a "
                     f"deleted file: the change is in {where}; apply what you still need by hand"
@@ -593,7 +595,7 @@ class Update:
                 {"from": path, "to": target, "conflicts": "yes" if conflicted else "no"}
             )
         if patches:
-            self.git.git_dir_file(NOT_APPLIED_FILE).write_text("".join(patches))
+            not_applied.write_text("".join(patches))
 
     def release_changes_missing_files(self) -> bool:
         """Whether the release changes or removes a template file whose name,
