@@ -568,7 +568,7 @@ class Update:
                     cause = (
                         "the new answers no longer produce"
                         if self.report.answers_changed
-                        else ("the release no longer has")
+                        else "the release no longer has"
                     )
                     why = f"it is {path}, which you renamed, and {cause} that"
                     self.report.kept.append({"path": target, "why": why})
