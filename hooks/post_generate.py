@@ -28,6 +28,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -638,12 +639,43 @@ def main(argv: list[str]) -> int:
         print(f"post-generate: nothing to do for {operation} in {project}")
         return 0
     report = Report(project)
+    signal.signal(signal.SIGINT, lambda *_: interrupted(report))
+    try:
+        copy_steps(report, args)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def copy_steps(report: Report, args: argparse.Namespace) -> None:
     lock(report, args)
     commit_generated_files(report, args)
     summarize(report, install_and_check(report, args))
     explain_missing_lock(report)
     warn_about_data(args)
-    return 0
+
+
+def interrupted(report: Report) -> None:
+    """Ctrl-C: say at once (Copier stops this hook a quarter of a second later)
+    that the files are all there, and what is left of the hook's work."""
+    where = shlex.quote(str(report.project))
+    step = report.steps[-1].name if report.steps else "its start"
+    uv = find_uv()
+    left = [] if uv is None or (report.project / LOCK).exists() else [f"{shlex.quote(uv)} lock"]
+    if not inside_git_work_tree(report.project):
+        message = "Generate project from the Flask service template"
+        left.append(f'git init && git add --all && git commit -m "{message}"')
+    if uv is None:
+        left.append(f"python3 -m venv {VENV} && {VENV_PYTHON} -m pip install -e '.[dev]'")
+    else:
+        left.append(f"{shlex.quote(uv)} sync --extra dev")
+    left.append(f"{VENV_PYTHON} -m pytest -q")
+    print(
+        f"\npost-generate: INTERRUPTED during {step}; your files are all in {where}."
+        f" Finish what the hook does with:\n    cd {where} && {' && '.join(left)}",
+        flush=True,
+    )
+    raise KeyboardInterrupt
 
 
 def warn_about_data(args: argparse.Namespace) -> None:
