@@ -8,7 +8,8 @@ dependencies, then runs ruff and the test suite.
 
 It never makes the copy fail: Copier deletes a freshly generated project when a
 task fails, so each failure is reported with the command that retries it and the
-exit status stays 0. Skip the whole hook with `copier copy --skip-tasks`.
+exit status stays 0. Interrupted (Ctrl-C), it says what is left of its work.
+Skip the whole hook with `copier copy --skip-tasks`.
 
 With `--update` it checks a project after `copier update` instead (a `_migrations`
 entry runs it in the real project after the update guard): it lists the files
