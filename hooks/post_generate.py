@@ -8,7 +8,8 @@ dependencies, then runs ruff and the test suite.
 
 It never makes the copy fail: Copier deletes a freshly generated project when a
 task fails, so each failure is reported with the command that retries it and the
-exit status stays 0. Skip the whole hook with `copier copy --skip-tasks`.
+exit status stays 0. Interrupted (Ctrl-C), it says what is left of its work.
+Skip the whole hook with `copier copy --skip-tasks`.
 
 With `--update` it checks a project after `copier update` instead (a `_migrations`
 entry runs it in the real project after the update guard): it lists the files
@@ -28,6 +29,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -356,12 +358,11 @@ def install(report: Report, args: argparse.Namespace) -> bool:
     venv_exists = (report.project / VENV_PYTHON).exists()
     if uv:
         python = find_python(minimum) or args.python_version  # uv may fetch it
-        if (
-            not venv_exists
-            and not report.run(
-                "create .venv (uv)", [uv, "venv", "--quiet", "--seed", "--python", python, VENV]
-            ).ok
-        ):
+        create = [uv, "venv", "--quiet", "--seed", "--python", python, VENV]
+        if not venv_exists and not report.run("create .venv (uv)", create).ok:
+            # Named, so that the retry command installs into the .venv it creates.
+            command = uv_install_command(uv, report.project)
+            report.skip("install with dev dependencies (uv)", command, "no .venv")
             return False
         if args.update:
             refresh_lock(report, uv)
@@ -374,28 +375,20 @@ def install(report: Report, args: argparse.Namespace) -> bool:
         offline.command = online.command
         return offline.ok
     python = find_python(minimum)
+    pip = [VENV_PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    pip_install = ("install with dev dependencies (pip)", [*pip, "-e", ".[dev]"])
     if python is None:
         report.skip(
             "create .venv",
             [f"python{args.python_version}", "-m", "venv", VENV],
             f"no Python {args.python_version} or newer found; install it, or install uv",
         )
+        report.skip(*pip_install, "no .venv")
         return False
     if not venv_exists and not report.run("create .venv (venv)", [python, "-m", "venv", VENV]).ok:
+        report.skip(*pip_install, "no .venv")
         return False
-    return report.run(
-        "install with dev dependencies (pip)",
-        [
-            VENV_PYTHON,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-e",
-            ".[dev]",
-        ],
-    ).ok
+    return report.run(*pip_install).ok
 
 
 CHECKS = {
@@ -647,12 +640,43 @@ def main(argv: list[str]) -> int:
         print(f"post-generate: nothing to do for {operation} in {project}")
         return 0
     report = Report(project)
+    signal.signal(signal.SIGINT, lambda *_: interrupted(report))
+    try:
+        copy_steps(report, args)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def copy_steps(report: Report, args: argparse.Namespace) -> None:
     lock(report, args)
     commit_generated_files(report, args)
     summarize(report, install_and_check(report, args))
     explain_missing_lock(report)
     warn_about_data(args)
-    return 0
+
+
+def interrupted(report: Report) -> None:
+    """Ctrl-C: say at once (Copier stops this hook a quarter of a second later)
+    that the files are all there, and what is left of the hook's work."""
+    where = shlex.quote(str(report.project))
+    step = report.steps[-1].name if report.steps else "its start"
+    uv = find_uv()
+    left = [] if uv is None or (report.project / LOCK).exists() else [f"{shlex.quote(uv)} lock"]
+    if not inside_git_work_tree(report.project):
+        message = "Generate project from the Flask service template"
+        left.append(f'git init && git add --all && git commit -m "{message}"')
+    if uv is None:
+        left.append(f"python3 -m venv {VENV} && {VENV_PYTHON} -m pip install -e '.[dev]'")
+    else:
+        left.append(f"{shlex.quote(uv)} sync --extra dev")
+    left.append(f"{VENV_PYTHON} -m pytest -q")
+    print(
+        f"\npost-generate: INTERRUPTED during {step}; your files are all in {where}."
+        f" Finish what the hook does with:\n    cd {where} && {' && '.join(left)}",
+        flush=True,
+    )
+    raise KeyboardInterrupt
 
 
 def warn_about_data(args: argparse.Namespace) -> None:

@@ -11,11 +11,13 @@ Before the merge it refuses an update that would turn features back on half-way
 (recorded answers missing), records for questions a release added the answer that
 keeps an older project as it was, and warns about `--data` keys that are no
 question. After the merge it carries edits of moved files to their new place,
-keeps what the team would lose (edited files the new answers remove, shipped
-migrations), joins branched migrations and writes the migration an answer change
-needs, re-merges Copier's rejected hunks three ways, puts every conflict in git's
-index, lists it, and writes a report for tools in the git directory. It never
-commits, and once Copier has merged it never fails the update.
+and a release's changes to files the team renamed into them (naming those the
+team deleted, which Copier leaves out), keeps what the team would lose (edited
+files the new answers remove, shipped migrations), joins branched migrations and
+writes the migration an answer change needs, re-merges Copier's rejected hunks
+three ways, puts every conflict in git's index, lists it, and writes a report for
+tools in the git directory. It never commits, and once Copier has merged it never
+fails the update.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from packaging.version import InvalidVersion, Version
 
 ANSWERS_FILE = ".copier-answers.yml"
 REPORT_FILE = "flask-template-update.json"
+NOT_APPLIED_FILE = "flask-template-not-applied.patch"
 LABEL = "update-guard"
 MIGRATIONS = "migrations/versions/"
 KUBERNETES = "deploy/kubernetes"
@@ -256,6 +259,7 @@ class Report:
     removed: list[str] = field(default_factory=list)
     left_in_removed_folders: list[str] = field(default_factory=list)
     carried: list[dict[str, str]] = field(default_factory=list)
+    renamed: list[dict[str, str]] = field(default_factory=list)
     migrations: dict[str, list[str]] = field(
         default_factory=lambda: {"restored": [], "written": []}
     )
@@ -305,13 +309,34 @@ def read(folder: Path, path: str) -> bytes | None:
         return None
 
 
-def folders(render: Path) -> set[str]:
-    """The folders holding a rendered project's files, relative to it."""
+def rendered_files(render: Path) -> set[str]:
+    """A rendered project's files, relative to it."""
     return {
-        str(path.parent.relative_to(render))
+        path.relative_to(render).as_posix()
         for path in render.rglob("*")
         if path.is_file() and ".git" not in path.relative_to(render).parts
     }
+
+
+def renamed_to(path: str, content: bytes, candidates: list[str]) -> str | None:
+    """Where a team's rename of the generated file `path` went: the candidate of
+    its kind most like its content, if it is mostly alike (as git's rename
+    detection would pair them)."""
+    lines = content.decode(errors="replace").splitlines()
+    best, best_ratio = None, 0.6
+    for candidate in candidates:
+        if Path(candidate).suffix != Path(path).suffix:
+            continue
+        other = Path(candidate).read_bytes().decode(errors="replace").splitlines()
+        matcher = difflib.SequenceMatcher(None, lines, other, autojunk=False)
+        if matcher.real_quick_ratio() > best_ratio and matcher.ratio() > best_ratio:
+            best, best_ratio = candidate, matcher.ratio()
+    return best
+
+
+def folders(render: Path) -> set[str]:
+    """The folders holding a rendered project's files, relative to it."""
+    return {str(Path(path).parent) for path in rendered_files(render)}
 
 
 def merge_file(ours: bytes, base: bytes, theirs: bytes) -> tuple[bytes, bool]:
@@ -417,6 +442,7 @@ class Update:
         self.carry_moved_files()
         self.keep_migrations()
         self.keep_edited_files()
+        self.carry_into_renamed_files()
         self.remerge_conflicts()
         self.report.conflicts = find_conflicts(self.project)
         self.mark_listed_conflicts()
@@ -516,6 +542,90 @@ class Update:
             for path in present
             if str(Path(path).parent) in gone and path not in kept and os.path.exists(path)
         )
+
+    def carry_into_renamed_files(self) -> None:
+        """Copier keeps a file the team deleted deleted, and drops the release's
+        changes to it without a word: a file the team renamed (`git mv
+        tests/test_logs.py tests/test_logging.py`) never gets them. Merge them into
+        the file it was renamed to; name the others and keep their patch. A
+        renamed file whose original the update removes is named too: it stays."""
+        not_applied = self.git.git_dir_file(NOT_APPLIED_FILE)
+        not_applied.unlink(missing_ok=True)  # an earlier update's
+        if not self.report.answers_changed and not self.release_changes_missing_files():
+            return
+        old, new = self.old(), self.new()
+        own = [path for path in self.committed if read(old, path) is None and Path(path).is_file()]
+        patches = []
+        for path in sorted(rendered_files(old)):
+            base, theirs = read(old, path), read(new, path)
+            if path in self.committed or path.startswith(MIGRATIONS) or os.path.lexists(path):
+                continue
+            if base is None or base == theirs:
+                continue
+            target = renamed_to(path, base, [p for p in own if read(new, p) is None])
+            if theirs is None:
+                if target is not None:
+                    cause = (
+                        "the new answers no longer produce"
+                        if self.report.answers_changed
+                        else "the release no longer has"
+                    )
+                    why = f"it is {path}, which you renamed, and {cause} that"
+                    self.report.kept.append({"path": target, "why": why})
+                continue
+            if target is None:
+                patches.append(patch(path, base, theirs))
+                changes = (
+                    "the new answers change"
+                    if self.report.answers_changed
+                    else "the release changes"
+                )
+                where = os.path.relpath(not_applied, self.project)
+                self.report.warnings.append(
+                    f"{path}: you deleted it, and {changes} it, which Copier does not apply to a "
+                    f"deleted file: the change is in {where}; apply what you still need by hand"
+                )
+                continue
+            ours = Path(target).read_bytes()
+            merged, conflicted = merge_file(ours, base, theirs)
+            Path(target).write_bytes(merged)
+            if conflicted:
+                self.git.mark_conflicted(target, base, ours, theirs)
+            self.report.renamed.append(
+                {"from": path, "to": target, "conflicts": "yes" if conflicted else "no"}
+            )
+        if patches:
+            not_applied.write_text("".join(patches))
+
+    def release_changes_missing_files(self) -> bool:
+        """Whether the release changes or removes a template file whose name,
+        rendered with the answers, the project lacks (only then are both
+        releases rendered)."""
+        versions = [self.args.version_from, self.args.version_to, "--", "template"]
+        changed = subprocess.run(
+            ["git", "diff", "--name-only", "--no-renames", "--diff-filter=MD", "-z", *versions],
+            cwd=self.args.template,
+            capture_output=True,
+            check=False,
+        )
+        if changed.returncode != 0:
+            return True
+        import jinja2  # Copier's own dependency
+
+        environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
+        context = {**self.new_answers, "_copier_conf": {"answers_file": ANSWERS_FILE}}
+        for source in filter(None, os.fsdecode(changed.stdout).split("\0")):
+            try:
+                names = [
+                    environment.from_string(part).render(context).removesuffix(".jinja")
+                    for part in source.split("/")[1:]
+                ]
+            except jinja2.TemplateError:
+                return True
+            name = "/".join(names)
+            if all(names) and name not in self.committed and not name.startswith(MIGRATIONS):
+                return True
+        return False
 
     def remerge_conflicts(self) -> None:
         """Merge again, three ways, what Copier merged with the wrong base.
@@ -675,6 +785,9 @@ def print_report(report: Report) -> None:
     for moved in report.carried:
         how = "WITH CONFLICTS to resolve" if moved["conflicts"] == "yes" else "merged"
         say(f"your edits of {moved['from']} are in {moved['to']}, {how}")
+    for moved in report.renamed:
+        how = "WITH CONFLICTS to resolve" if moved["conflicts"] == "yes" else "merged"
+        say(f"the release's changes to {moved['from']} are in {moved['to']}, its new name, {how}")
     for entry in report.kept:
         say(f"KEPT {entry['path']}: {entry['why']}. Adapt it or delete it.")
     if report.left_in_removed_folders:

@@ -373,6 +373,26 @@ def test_edited_files_the_new_answers_remove_are_kept_and_named(
     assert_green(project)
 
 
+def test_a_renamed_file_the_new_answers_remove_is_kept_and_named(
+    template_repo: tuple[TemplateRepo, str], tmp_path: Path
+) -> None:
+    """To Copier a generated file the team renamed is the team's own: when the new
+    answers remove its original, it stays behind, testing an API that is gone,
+    and nothing said so."""
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", {"auth": False}, vcs_ref=current)
+    git(project.path, "mv", API_TEST, "tests/test_items.py")
+    commit_all(project.path, "Our name for the API's tests")
+
+    output = change_answers(project, "--skip-tasks", api=False)
+
+    assert (
+        f"KEPT tests/test_items.py: it is {API_TEST}, which you renamed, and the new "
+        "answers no longer produce that. Adapt it or delete it."
+    ) in output
+    assert (project.path / "tests/test_items.py").is_file()
+
+
 def test_the_teams_models_and_migrations_are_left_alone(
     template_repo: tuple[TemplateRepo, str], tmp_path: Path
 ) -> None:

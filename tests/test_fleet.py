@@ -260,6 +260,25 @@ def test_update_passes_the_release_and_answers_on(fleet: Fleet, tmp_path: Path) 
     assert status_lines(rejected) == []
 
 
+def test_the_summary_names_what_the_update_guard_asks_the_team_to_read(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """The guard's kept files, new migrations and warnings were printed by
+    `copier update` only, whose output the tool keeps to itself: a fleet update
+    (with --commit, too) said nothing of them."""
+    project = fleet.copy("plain", tmp_path / "svc")
+
+    result = flask_template(
+        "update", "--skip-check", f"--vcs-ref={fleet.new}", "--data=dockr=false", project
+    )
+
+    assert result.returncode == 0, result.stdout
+    assert (
+        f"{project}: the update guard says:\n"
+        "    warning: --data dockr=... is not a question of this template and was ignored\n"
+    ) in result.stdout
+
+
 def test_an_update_the_guard_refuses_is_shown_with_the_guard_s_reason_and_fix(
     fleet: Fleet, tmp_path: Path
 ) -> None:

@@ -2,10 +2,13 @@
 failure the generated files kept, the failure named and a retry command given."""
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Callable, Mapping
 from importlib.metadata import metadata
@@ -144,6 +147,69 @@ def test_failed_install_keeps_the_project_and_says_how_to_retry(tmp_path: Path) 
     retry = retry_command(output)
     assert "pip install" in retry
     assert retry.endswith("-m pytest -q -p no:cacheprovider")
+
+
+def test_a_failed_venv_leaves_the_install_in_the_retry_command(
+    copy: Callable[..., Project], tmp_path: Path
+) -> None:
+    """Offline with an empty uv cache, `uv venv --seed` fails; the retry command
+    the hook printed then created .venv and ran ruff from it, installing nothing
+    (`No module named ruff`)."""
+    project = copy(**SMALLEST)
+    output = subprocess.run(
+        [sys.executable, str(HOOK)],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        env=clean_environment(UV_OFFLINE="1", UV_CACHE_DIR=str(tmp_path / "empty-cache")),
+        check=True,
+    ).stdout
+    assert "create .venv (uv) ... FAILED" in output
+    assert "install with dev dependencies (uv) skipped: no .venv" in output
+    steps = retry_command(output).split(" && ")
+    [create] = [index for index, step in enumerate(steps) if " venv --quiet --seed " in step]
+    [install] = [index for index, step in enumerate(steps) if " -e '.[dev]'" in step]
+    [ruff] = [index for index, step in enumerate(steps) if " -m ruff check " in step]
+    assert create < install < ruff
+
+
+def test_an_interrupted_copy_says_what_is_left_to_do(
+    copy: Callable[..., Project], tmp_path: Path
+) -> None:
+    """Ctrl-C during the hook (its tests take the longest) ended the copy with
+    Copier's "Execution stopped by user" alone: nothing said that the files were
+    all there, nor what of the hook's work was left undone."""
+    project = copy(**SMALLEST)
+    hook = subprocess.Popen(
+        [sys.executable, str(HOOK)],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=clean_environment(),
+        start_new_session=True,  # its own process group, as a terminal's
+    )
+    assert hook.stdout is not None
+    output = ""
+    while "ruff format --check ... ok" not in output:
+        line = hook.stdout.readline()
+        assert line, output
+        output += line
+    time.sleep(1)  # the tests are running
+    os.killpg(hook.pid, signal.SIGINT)
+    output += hook.stdout.read()
+
+    assert hook.wait(timeout=60) == 130
+    where = project.path
+    assert (
+        f"post-generate: INTERRUPTED during tests; your files are all in {where}. Finish what "
+        f"the hook does with:\n    cd {where} && "
+    ) in output
+    left = output.rsplit(f"cd {where} && ", 1)[1]
+    assert " sync --extra dev && .venv/bin/python -m pytest -q" in left
+    assert "git init" not in left
+    assert " lock" not in left
+    assert "Traceback" not in output
 
 
 def test_without_uv_falls_back_to_venv_and_pip(template: Path, tmp_path: Path) -> None:

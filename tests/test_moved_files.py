@@ -1,4 +1,5 @@
-"""A release that moves a generated file carries the project's edits of it along.
+"""A release that moves a generated file carries the project's edits of it along;
+a release's changes to a file the team moved reach it there.
 
 Release 0.2.0 turned `health.py` into the `health/` package; the update guard
 merges a project's own edits of `health.py` into `health/routes.py` when an update
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers import (
+    SMALLEST,
     Project,
     TemplateRepo,
     assert_green,
@@ -162,3 +164,41 @@ def test_in_rej_mode_the_moved_file_is_the_releases_and_the_edits_wait_in_a_rej(
         in output
     )
     assert git(project.path, "status", "--porcelain", ROUTES).startswith("UU ")
+
+
+def test_a_release_s_changes_reach_a_file_the_team_renamed_and_are_named_for_one_it_deleted(
+    template_repo: tuple[TemplateRepo, str],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Copier keeps a deleted file deleted and drops the release's changes to it
+    silently: a renamed file's among them."""
+    repo, current = template_repo
+    project = generate(repo.path, tmp_path / "svc", SMALLEST, vcs_ref=current)
+    git(project.path, "mv", "tests/test_logs.py", "tests/test_logging.py")
+    git(project.path, "rm", "--quiet", "tests/test_errors.py")
+    commit_all(project.path, "Rename the log tests, drop the error tests")
+    added = "import json\n\n# The release's own line.\n"
+    repo.replace("template/tests/test_logs.py.jinja", "import json\n", added)
+    repo.replace("template/tests/test_errors.py.jinja", "import pytest\n", "import pytest  # new\n")
+    repo.release(next_version(development_version()))
+    capfd.readouterr()
+
+    update(project)
+
+    output = capfd.readouterr().out
+    assert (
+        "update-guard: the release's changes to tests/test_logs.py are in "
+        "tests/test_logging.py, its new name, merged\n"
+    ) in output
+    assert (project.path / "tests/test_logging.py").read_text().startswith(added)
+    assert not (project.path / "tests/test_logs.py").exists()
+    assert not (project.path / "tests/test_errors.py").exists()
+    assert (
+        "update-guard: WARNING: tests/test_errors.py: you deleted it, and the release changes "
+        "it, which Copier does not apply to a deleted file: the change is in "
+        ".git/flask-template-not-applied.patch; apply what you still need by hand\n"
+    ) in output
+    not_applied = (project.path / ".git/flask-template-not-applied.patch").read_text()
+    assert "+import pytest  # new\n" in not_applied
+    assert conflicts(project) == []

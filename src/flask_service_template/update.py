@@ -65,6 +65,8 @@ class Outcome:
     fix: str | None = None  # what to do next, where something is left to do
     commit: str | None = None  # the commit --commit made
     output: str = ""  # copier update's output, for the reader of a failure
+    # What the update guard asks the team to read: kept files, new migrations, warnings.
+    notes: list[str] = field(default_factory=list)
 
 
 def commit_message(project: Path, outcome: Outcome) -> str:
@@ -126,6 +128,7 @@ def update_project(
         outcome.version_from, outcome.version_to = str(report["from"]), str(report["to"])
     outcome.conflicts = result.conflicts
     outcome.failed_checks = result.failed_checks
+    outcome.notes = guard_notes(report)
     if result.conflicts:
         outcome.outcome = CONFLICTS
         outcome.why = f"{len(result.conflicts)} to resolve: {', '.join(result.conflicts)}"
@@ -143,6 +146,26 @@ def update_project(
     if commit_green and outcome.outcome == GREEN:
         commit(project, outcome)
     return outcome
+
+
+def guard_notes(report: dict[str, object]) -> list[str]:
+    """The update guard's report, as `copier update` printed it: kept files, new
+    migrations (which may drop tables) and warnings, for the summary."""
+    kept = report.get("kept")
+    migrations = report.get("migrations")
+    written = migrations.get("written") if isinstance(migrations, dict) else None
+    warnings = report.get("warnings")
+    notes = [
+        f"kept: {item.get('path')}: {item.get('why')}"
+        for item in (kept if isinstance(kept, list) else [])
+        if isinstance(item, dict)
+    ]
+    notes += [
+        f"new migration: {path}: read it, then `flask db upgrade`"
+        for path in (written if isinstance(written, list) else [])
+    ]
+    notes += [f"warning: {item}" for item in (warnings if isinstance(warnings, list) else [])]
+    return notes
 
 
 def label(outcome: Outcome) -> str:
@@ -169,6 +192,9 @@ def summary(outcomes: list[Outcome]) -> str:
     )
     details = []
     for outcome in outcomes:
+        if outcome.notes:
+            details.append(f"{outcome.project}: the update guard says:")
+            details += [f"    {note}" for note in outcome.notes]
         if outcome.fix:
             details.append(f"{outcome.project}: next: {outcome.fix}")
         if outcome.outcome == NOT_GREEN and outcome.output:
