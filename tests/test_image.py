@@ -207,6 +207,20 @@ def compose(podman: Podman, project: Path, *arguments: str) -> subprocess.Comple
     return result
 
 
+# Run in the app container: its address on the compose network, then whether
+# gunicorn's port answers there.
+PAST_NGINX = """
+import socket
+probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+probe.connect(("10.255.255.255", 9))
+address = probe.getsockname()[0]
+try:
+    socket.create_connection((address, 8000), timeout=3).close()
+    print(address, "connected")
+except ConnectionRefusedError:
+    print(address, "refused")
+"""
+
 def test_compose_runs_the_release_step_then_serves_through_nginx(
     podman: Podman, image: Callable[[str], tuple[Project, str]]
 ) -> None:
@@ -244,6 +258,16 @@ def test_compose_runs_the_release_step_then_serves_through_nginx(
         assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
         assert css == (project.path / "src/flask_service/static/css/app.css").read_text()
         assert get(8000, "/api/v1/items", "POST", b"x" * (2 * 1024 * 1024))[0] == 413
+
+        # gunicorn listens on the app container's loopback only, where nginx
+        # reaches it: on the compose network's address (what the other
+        # containers, and a neighbour routing to Docker's bridge, would reach)
+        # it refuses, so no one can send it X-Forwarded-For past nginx.
+        outside = compose(
+            podman, project.path, "exec", "-T", "app", "python", "-c", PAST_NGINX
+        ).stdout.split()
+        assert outside[0] != "127.0.0.1"
+        assert outside[1:] == ["refused"], outside
 
         # The tables the release step made on the shared volume serve the app,
         # and nginx passes a bearer token through.
