@@ -401,10 +401,12 @@ def site_config(
     nginx_port: int,
     app_ports: int | Sequence[int],
     certificate: tuple[Path, Path] | None = None,
+    redirect_port: int | None = None,
 ) -> str:
     """The shipped file, pointed at this test's ports (one upstream server line per
     app instance, as its comment says) and checkout, over HTTPS with
-    ``certificate`` (its certificate and key files) as its comment says; nothing
+    ``certificate`` (its certificate and key files) as its comment says, the
+    plain-HTTP server it then has uncommented, on ``redirect_port``; nothing
     else changes."""
     text = (project.path / "deploy" / "nginx.conf").read_text()
     ports = [app_ports] if isinstance(app_ports, int) else list(app_ports)
@@ -420,13 +422,20 @@ def site_config(
             f"    ssl_certificate_key {certificate[1]};"
         )
     replacements = {
-        "listen 80;": listen,
+        "\n    listen 80;\n": f"\n    {listen}\n",
         line: servers,
         "/srv/flask-service/src/": f"{project.path}/src/",
     }
     for old, new in replacements.items():
         assert text.count(old) == 1, old
         text = text.replace(old, new)
+    if certificate is not None:
+        redirect = re.search(r"^#server \{\n(#.*\n)*?#\}\n", text, re.MULTILINE)
+        assert redirect, "deploy/nginx.conf has no commented server for plain HTTP"
+        server = re.sub(r"^#", "", redirect.group(0), flags=re.MULTILINE)
+        assert server.count("listen 80;") == 1, server
+        server = server.replace("listen 80;", f"listen 127.0.0.1:{redirect_port or free_port()};")
+        text = text.replace(redirect.group(0), server)
     return text
 
 
@@ -436,13 +445,16 @@ def nginx(
     folder: Path,
     app_ports: int | Sequence[int],
     certificate: tuple[Path, Path] | None = None,
+    redirect_port: int | None = None,
 ) -> Iterator[int]:
     """Debian's nginx serving deploy/nginx.conf on a loopback port, in front of the
     app on ``app_ports`` (over HTTPS with ``certificate``, its certificate and key
-    files); yields nginx's port."""
+    files, plain HTTP then redirecting on ``redirect_port``); yields nginx's port."""
     port = free_port()
     folder.mkdir()
-    (folder / "site.conf").write_text(site_config(project, port, app_ports, certificate))
+    (folder / "site.conf").write_text(
+        site_config(project, port, app_ports, certificate, redirect_port)
+    )
     # What /etc/nginx/nginx.conf gives a conf.d file, with this test's own folders;
     # workers run as root to read the static files under pytest's private tmp folder.
     (folder / "nginx.conf").write_text(

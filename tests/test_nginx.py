@@ -180,13 +180,20 @@ def test_forms_sent_over_https_on_another_port_are_accepted(
     default_project.run(
         "flask", "auth", "create-user", "alice", "--password", "correct horse", env=production
     )
-    app_port = free_port()
+    app_port, plain_port = free_port(), free_port()
     env = {**production, "PROXY_COUNT": "1"}
     command = gunicorn_command(default_project, app_port)
     with (
         server_process(command, default_project.path, env, app_port),
-        nginx(default_project, tmp_path / "nginx", app_port, certificate) as port,
+        nginx(default_project, tmp_path / "nginx", app_port, certificate, plain_port) as port,
     ):
+        # Set up as deploy/nginx.conf says, plain HTTP serves no login form (a
+        # password typed there would travel in clear text): it redirects.
+        status, headers, _ = get(plain_port, "/auth/login?next=%2Fitems", Host="example.test")
+        assert status == 301
+        assert headers["Location"] == "https://example.test/auth/login?next=%2Fitems"
+        assert "X-Request-ID" not in headers  # the app never saw it
+
         page = f"https://localhost:{port}/auth/login"
 
         def send(method: str, headers: dict[str, str], body: str = "") -> tuple[int, str, str]:
