@@ -221,6 +221,7 @@ except ConnectionRefusedError:
     print(address, "refused")
 """
 
+
 def test_compose_runs_the_release_step_then_serves_through_nginx(
     podman: Podman, image: Callable[[str], tuple[Project, str]]
 ) -> None:
