@@ -82,7 +82,11 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    configure_args = migrate.configure_args
+    # A copy: the app's Migrate keeps its arguments from one command to the
+    # next, and a hook left there by `flask db upgrade` would read that
+    # command's options, so a later `flask db migrate` in the same process (a
+    # test's) wrote an empty migration.
+    configure_args = dict(migrate.configure_args)
     if configure_args.get("process_revision_directives") is None:
         configure_args["process_revision_directives"] = skip_empty_revision
     with engine.connect() as connection:
