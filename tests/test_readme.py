@@ -5,8 +5,10 @@ the command must still generate a green project. The second command is the one
 
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from helpers import ROOT, Project, clean_environment, git, snapshot_template
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
@@ -71,3 +73,58 @@ def test_the_readme_counts_the_default_project_s_tests(default_project: Project)
     assert stated
     assert sample
     assert (int(stated.group(1)), int(sample.group(1))) == (int(collected.group(1)),) * 2
+
+
+# A file or folder the generated README names: a path, or a file by its name.
+README_PATH = re.compile(
+    r"`((?:src|tests|migrations|deploy|templates|static|\.github)/[\w./-]*"
+    r"|[\w./-]+\.(?:py|html|css|yml|yaml|toml|conf|ini))`"
+)
+# A row of the README's table of environment variables.
+README_SETTING = re.compile(r"^\| `([A-Z][A-Z0-9_]+)` \|", re.MULTILINE)
+
+
+def test_the_generated_readme_names_only_what_the_project_has(
+    default_project: Project,
+) -> None:
+    assert_the_readme_names_only_what_the_project_has(default_project.path)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [{"auth": False, "api": False}, {"database": "postgresql", "jobs": "celery"}],
+    ids=["no-accounts-no-api", "postgresql-celery"],
+)
+def test_every_answers_readme_names_only_what_its_project_has(
+    copy: Callable[..., Project], answers: dict[str, object]
+) -> None:
+    """Without accounts or the API, the README listed `models.py` among the
+    template's files, which that project does not have."""
+    assert_the_readme_names_only_what_the_project_has(copy(**answers).path)
+
+
+def assert_the_readme_names_only_what_the_project_has(project: Path) -> None:
+    """Each file the README names exists, and each variable in its table of
+    settings is read by the code."""
+    readme = (project / "README.md").read_text()
+    here = [
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if ".venv" not in path.parts
+    ]
+    missing = [
+        name
+        for name in sorted(set(README_PATH.findall(readme)))
+        # The README's examples of files a team adds.
+        if "widgets" not in name
+        and not any(
+            path == name.rstrip("/") or path.endswith("/" + name.rstrip("/")) for path in here
+        )
+    ]
+    assert missing == []
+    source = "\n".join(
+        path.read_text() for path in [*project.glob("src/**/*.py"), project / "gunicorn.conf.py"]
+    )
+    settings = README_SETTING.findall(readme)
+    assert "DATABASE_URL" in settings
+    assert [name for name in settings if f'"{name}"' not in source] == []

@@ -57,6 +57,19 @@ def take_turns(connection: Connection) -> None:
         )
 
 
+def sqlite_foreign_keys(connection: Connection, state: str) -> None:
+    """Turn SQLite's checks of REFERENCES off while migrating, and on again.
+
+    The app turns them on (extensions.py). A batch ALTER copies a table, drops
+    it and renames the copy: with the checks on, dropping ``users`` would first
+    delete every row that refers to it ON DELETE CASCADE. SQLite takes the
+    setting outside a transaction only.
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"PRAGMA foreign_keys = {state}")
+        connection.commit()
+
+
 def run_migrations_offline() -> None:
     """Print the SQL instead of running it (`flask db upgrade --sql`)."""
     context.configure(
@@ -69,16 +82,24 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    configure_args = migrate.configure_args
+    # A copy: the app's Migrate keeps its arguments from one command to the
+    # next, and a hook left there by `flask db upgrade` would read that
+    # command's options, so a later `flask db migrate` in the same process (a
+    # test's) wrote an empty migration.
+    configure_args = dict(migrate.configure_args)
     if configure_args.get("process_revision_directives") is None:
         configure_args["process_revision_directives"] = skip_empty_revision
     with engine.connect() as connection:
         context.configure(
             connection=connection, target_metadata=metadata, **configure_args
         )
-        with context.begin_transaction():
-            take_turns(connection)
-            context.run_migrations()
+        sqlite_foreign_keys(connection, "OFF")
+        try:
+            with context.begin_transaction():
+                take_turns(connection)
+                context.run_migrations()
+        finally:
+            sqlite_foreign_keys(connection, "ON")
 
 
 if context.is_offline_mode():
