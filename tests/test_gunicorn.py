@@ -19,7 +19,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, Project, clean_environment, free_port, log_of, server_process
+from helpers import (
+    ROOT,
+    Project,
+    clean_environment,
+    free_port,
+    gunicorn_command,
+    log_of,
+    server_process,
+)
 
 
 @contextmanager
@@ -174,14 +182,7 @@ def test_workers_stopping_alone_leave_the_socket_serving(
     restarts instances under load). A process manager that signals the workers
     as well as the master stops them just as cleanly."""
     port = free_port()
-    command = [
-        default_project.bin("gunicorn"),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        f"{default_project.package}:create_app()",
-    ]
+    command = gunicorn_command(default_project, port)
     with (tmp_path / "gunicorn.log").open("w+") as log:
         with server_process(command, default_project.path, production, port, log) as (
             _,
@@ -226,16 +227,7 @@ def test_a_worker_booting_as_the_master_stops_does_not_hold_it_up(
         "    time.sleep(1)\n"
     )
     port = free_port()
-    command = [
-        default_project.bin("gunicorn"),
-        "--config",
-        str(settings),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-        f"{default_project.package}:create_app()",
-    ]
+    command = [*gunicorn_command(default_project, port, workers=1), "--config", str(settings)]
     with (tmp_path / "gunicorn.log").open("w+") as log:
         with server_process(command, default_project.path, production, port, log) as (
             _,
