@@ -53,6 +53,7 @@ VENV_PYTHON = f"{VENV}/{BIN}/python"
 LOCK = "uv.lock"
 WORKFLOW = ".github/workflows/ci.yml"
 WORKFLOW_BRANCH = "main"  # the branch whose pushes WORKFLOW runs on
+FIRST_COMMIT_MESSAGE = "Generate project from the Flask service template"
 STEP_TIMEOUT = 900  # seconds; a cold install over a slow network can take minutes
 # A test-suite summary such as "48 passed, 1 skipped in 1.52s".
 PYTEST_SUMMARY = re.compile(r"^=*\s*(\d+ (passed|failed|error).*) in [\d.]+s")
@@ -201,7 +202,7 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
                 "post-generate: already inside a git repository: not committing; commit it"
                 " there before `copier update`, which needs it committed:\n"
                 f"    cd {shlex.quote(str(report.project))} && git add --all . && git commit"
-                ' -m "Generate project from the Flask service template"',
+                f' -m "{FIRST_COMMIT_MESSAGE}"',
                 flush=True,
             )
             explain_ci_in_a_subfolder(report.project)
@@ -228,7 +229,7 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
                     "--quiet",
                     "--no-verify",
                     "--message",
-                    "Generate project from the Flask service template",
+                    FIRST_COMMIT_MESSAGE,
                 ],
             ),
         ]
@@ -664,8 +665,7 @@ def interrupted(report: Report) -> None:
     uv = find_uv()
     left = [] if uv is None or (report.project / LOCK).exists() else [f"{shlex.quote(uv)} lock"]
     if not inside_git_work_tree(report.project):
-        message = "Generate project from the Flask service template"
-        left.append(f'git init && git add --all && git commit -m "{message}"')
+        left.append(f'git init && git add --all && git commit -m "{FIRST_COMMIT_MESSAGE}"')
     if uv is None:
         left.append(f"python3 -m venv {VENV} && {VENV_PYTHON} -m pip install -e '.[dev]'")
     else:
