@@ -201,6 +201,11 @@ def running_cluster(
         "DATABASE_URL": database_url,
         "REDIS_URL": redis.url,
         "PROXY_COUNT": "1",
+        # The rolling restart writes as fast as one client can, far past the
+        # default limits of a user's writes and items, which are not what it
+        # tests; the writes are still counted, in Redis, by every instance.
+        "API_WRITE_LIMIT": "1000000 per minute",
+        "ITEMS_PER_USER": "1000000",
     }
     project.run("flask", "db", "upgrade", env=env)
     project.run("flask", "auth", "create-user", "alice", "--password", PASSWORD, env=env)

@@ -384,6 +384,76 @@ def test_login_limits_hold_across_five_workers(
     assert per_address == {200: 10, 429: 70}
 
 
+def create_token(project: Project, env: dict[str, str]) -> str:
+    """A new read-write token of OWNER's, as `flask auth create-token` prints it."""
+    result = project.run("flask", "auth", "create-token", OWNER, "--scope", "read-write", env=env)
+    return result.stdout.split()[-1]
+
+
+def post_items(port: int, tokens: list[str], count: int) -> Counter[int]:
+    """``count`` items posted at once, spread over ``tokens``; their statuses."""
+
+    def post(number: int) -> int:
+        headers = {"Authorization": f"Bearer {tokens[number % len(tokens)]}"}
+        client = Client(port)
+        return client.request(
+            "POST", "/api/v1/items", json_text=f'{{"name": "n{number}"}}', headers=headers
+        )[0]
+
+    with ThreadPoolExecutor(10) as pool:
+        return Counter(pool.map(post, range(count)))
+
+
+def test_api_writes_are_limited_per_user_across_workers_and_tokens(
+    default_project: Project, production: dict[str, str]
+) -> None:
+    """One user's writes, through three tokens and five workers at once, are
+    counted as one: unlimited, a script filled the disk a row per request."""
+    create_owner(default_project, production)
+    tokens = [create_token(default_project, production) for _ in range(3)]
+    env = {**production, "API_WRITE_LIMIT": "12 per minute"}
+    with served(default_project, env, workers=5) as (port, _):
+        statuses = post_items(port, tokens, 40)
+        client = Client(port)
+        auth = {"Authorization": f"Bearer {tokens[0]}"}
+        status, headers, body = client.request(
+            "POST", "/api/v1/items", json_text='{"name": "x"}', headers=auth
+        )
+        listing = json.loads(client.request("GET", "/api/v1/items", headers=auth)[2])
+    assert statuses == {201: 12, 429: 28}
+    assert status == 429
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    assert headers["Content-Type"] == "application/problem+json"
+    assert json.loads(body)["status"] == 429
+    assert listing["total"] == 12
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_items_per_user_hold_under_concurrent_creates(
+    request: pytest.FixtureRequest,
+    default_project: Project,
+    production: dict[str, str],
+    database: str,
+) -> None:
+    """Forty creates at once, on five workers, leave exactly ITEMS_PER_USER
+    items: each counts the items of those that committed before it."""
+    project, env = default_project, production
+    if database == "postgresql":
+        project = request.getfixturevalue("postgres_project")
+        postgres: PostgresServer = request.getfixturevalue("postgres")
+        env = on_postgresql(postgres.create_database())
+        project.run("flask", "db", "upgrade", env=env)
+    create_owner(project, env)
+    tokens = [create_token(project, env) for _ in range(2)]
+    env = {**env, "ITEMS_PER_USER": "7"}
+    with served(project, env, workers=5) as (port, _):
+        statuses = post_items(port, tokens, 40)
+        auth = {"Authorization": f"Bearer {tokens[0]}"}
+        listing = json.loads(Client(port).request("GET", "/api/v1/items", headers=auth)[2])
+    assert statuses == {201: 7, 409: 33}
+    assert listing["total"] == 7
+
+
 def rss_kib(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))

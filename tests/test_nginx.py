@@ -164,6 +164,39 @@ def test_the_app_believes_exactly_the_forwarded_headers_nginx_sets(
     assert entry["remote_addr"] == "127.0.0.5"
 
 
+def test_a_forged_loopback_host_through_nginx_opens_only_the_health_checks(
+    default_project: Project, production: dict[str, str], tmp_path: Path
+) -> None:
+    """nginx passes the client's Host on, so anyone can send `Host: localhost`;
+    the app lets loopback names in for the health checks beside it (the image's,
+    Kubernetes' probes), and must refuse them everywhere else, as TRUSTED_HOSTS
+    asks, or a forged Host is what pages build their absolute URLs on."""
+    app_port = free_port()
+    env = {**production, "PROXY_COUNT": "1", "TRUSTED_HOSTS": "service.example"}
+    command = gunicorn_command(default_project, app_port)
+    with (
+        server_process(command, default_project.path, env, app_port),
+        nginx(default_project, tmp_path / "nginx", app_port) as port,
+    ):
+        for host in ("localhost", "127.0.0.1", f"localhost:{port}", "evil.example"):
+            for path in ("/", "/auth/login", "/api/v1/items", "/no-such-page"):
+                status, _, text = get(port, path, Host=host)
+                assert status == 400, (host, path, text)
+                assert "is not trusted" in text, (host, path)
+        for host in ("localhost", "127.0.0.1"):
+            assert get(port, "/health", Host=host)[0] == 200
+            assert get(port, "/health/ready", Host=host)[0] == 200
+        assert get(port, "/auth/login", Host="service.example")[0] == 200
+        # An HTTP/1.0 request may name no host: nginx then passes none on,
+        # and the app would take gunicorn's own address, 127.0.0.1, for it.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            connection.sendall(b"GET /auth/login HTTP/1.0\r\n\r\n")
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+
+
 def test_forms_sent_over_https_on_another_port_are_accepted(
     default_project: Project, production: dict[str, str], tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import Flask, g, request, session
+from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
@@ -39,6 +40,10 @@ SECURITY_HEADER_NAMES = frozenset(name.lower() for name in SECURITY_HEADERS)
 # Two years, as HSTS preload lists require; sent over HTTPS only.
 HSTS = "max-age=63072000; includeSubDomains"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Health checks run beside the app (the image's HEALTHCHECK, Kubernetes'
+# probes) and call it by a loopback name, which TRUSTED_HOSTS need not list.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
+HEALTH_CHECKS = "health"
 
 
 def init_app(app: Flask) -> None:
@@ -50,6 +55,30 @@ def init_app(app: Flask) -> None:
         # proxies; more would let clients spoof their address or scheme.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.after_request(keep_private_and_local)
+    if hosts := app.config["TRUSTED_HOSTS"]:
+        added = [host for host in LOOPBACK_HOSTS if host not in hosts]
+        app.config["TRUSTED_HOSTS"] = [*hosts, *added]
+        if added:
+            app.before_request(HealthChecksOnly(frozenset(added)))
+
+
+class HealthChecksOnly:
+    """Refuse the loopback names added to TRUSTED_HOSTS for the health checks
+    everywhere but the health checks.
+
+    Behind a proxy that passes the Host on (deploy/nginx.conf), any client can
+    send one: let in everywhere, a forged "localhost" passed the very check
+    TRUSTED_HOSTS asks for, and pages built their absolute URLs on it.
+    """
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def __call__(self) -> None:
+        host = request.host
+        if request.blueprint != HEALTH_CHECKS and host.partition(":")[0] in self.names:
+            # As Werkzeug refuses any other host that is not trusted.
+            raise SecurityError(f"Host {host!r} is not trusted.")
 
 
 class SecurityHeaders:

@@ -19,8 +19,11 @@ login clears its account's count. Counts are kept under a keyed hash of what
 they count, so the table holds no typed username (people type passwords into
 username fields).
 
+The API's writes per user (API_WRITE_LIMIT, with the API) are counted here
+too, by ``check``, in the same places.
+
 Flask-Limiter would check its limits on every request, health checks included,
-and cannot keep its counts in the database; these are the only two places that
+and cannot keep its counts in the database; these are the only places that
 need limits, and one upsert (or one Redis transaction) per limit is all they take.
 """
 
@@ -69,6 +72,8 @@ FORGET = text("DELETE FROM login_attempts WHERE subject = :subject")
 
 def check_address() -> None:
     """Count an attempt from this client address; 429 once over its limit."""
+    if not current_app.config["LOGIN_LIMITS_ENABLED"]:
+        return
     check("address", client_network(request.remote_addr or ""), "LOGIN_RATE_LIMIT")
 
 
@@ -89,6 +94,8 @@ def client_network(address: str) -> str:
 
 def check_account(username: str) -> None:
     """Count an attempt at this username; 429 once over its limit."""
+    if not current_app.config["LOGIN_LIMITS_ENABLED"]:
+        return
     check("account", username_key(username), "LOGIN_ACCOUNT_LIMIT")
 
 
@@ -107,9 +114,14 @@ def forget_account(username: str) -> None:
         db.session.execute(FORGET, {"subject": subject})
 
 
-def check(kind: str, value: str, setting: str) -> None:
-    if not current_app.config["LOGIN_LIMITS_ENABLED"]:
-        return
+def check(
+    kind: str,
+    value: str,
+    setting: str,
+    refusal: str = "Too many attempts. Please wait before trying again.",
+) -> None:
+    """Count one more of ``kind`` for ``value`` in each window of the limits
+    that ``setting`` holds; 429 with ``refusal`` and Retry-After once over any."""
     limits = parse_rate_limits(current_app.config[setting])
     subjects = [(subject_for(kind, value, seconds), seconds) for _, seconds in limits]
     counts = redis_counts()
@@ -122,10 +134,7 @@ def check(kind: str, value: str, setting: str) -> None:
         if so_far > attempts
     ]
     if waits:
-        raise TooManyRequests(
-            "Too many attempts. Please wait before trying again.",
-            retry_after=max(1, math.ceil(max(waits))),
-        )
+        raise TooManyRequests(refusal, retry_after=max(1, math.ceil(max(waits))))
 
 
 def redis_counts() -> RedisCounts | None:
