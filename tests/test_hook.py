@@ -19,6 +19,7 @@ import pytest
 from helpers import (
     ROOT,
     SMALLEST,
+    UV,
     PostgresServer,
     Project,
     clean_environment,
@@ -435,6 +436,78 @@ def test_a_new_repository_in_the_folder_gets_the_first_commit(
     tracked = git(folder, "ls-files").splitlines()
     assert ".copier-answers.yml" in tracked
     assert not {"notes.txt", "Dockerfile", ".env", "secrets/prod.key"} & set(tracked)
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_a_folder_uv_init_made_stops_the_copy_and_overwrite_finishes_it_as_the_readme_says(
+    template: Path, tmp_path: Path
+) -> None:
+    """A folder `uv init` prepared stopped a copy without a terminal at Copier's
+    "Interactive session required", which named neither the cause nor what
+    `--overwrite` would replace. The README explains it; this holds it to what
+    Copier and the hook print, and to the way on it gives losing nothing."""
+    folder = tmp_path / "svc"
+    folder.mkdir()
+    run_checked([UV, "init", "--quiet", "--no-package", "--vcs", "git"], cwd=folder)
+    theirs = {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in folder.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(folder).parts
+    }
+    assert sorted(theirs) == [
+        ".gitignore",
+        ".python-version",
+        "README.md",
+        "main.py",
+        "pyproject.toml",
+    ]
+    data = [f"--data={name}={value}" for name, value in SMALLEST.items()]
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Copying into a folder that already has files", 1)[1]
+    section = section.split("\n## ", 1)[0]
+
+    def unchanged(*replaced: str) -> bool:
+        return all(
+            (folder / name).read_bytes() == content
+            for name, content in theirs.items()
+            if name not in replaced
+        )
+
+    stopped = subprocess.run(
+        copy_command(template, folder, *data),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=clean_environment(),
+    )
+    assert stopped.returncode == 1
+    printed = ANSI.sub("", stopped.stderr).strip().splitlines()
+    assert printed[-1] == "Interactive session required: Consider using `--overwrite`"
+    conflict = next(line for line in reversed(printed) if line.strip().startswith("conflict"))
+    # The first file of the folder's own that the template also writes.
+    assert conflict.split()[1] in {".gitignore", "README.md", "pyproject.toml"}
+    assert "  conflict  .gitignore\n" in section
+    assert printed[-1] in section
+    assert unchanged()
+
+    pretend = run_checked(copy_command(template, folder, *data, "--pretend", "--overwrite"))
+    overwrite = re.findall(r"^\s*overwrite\s+(\S+)$", ANSI.sub("", pretend.stderr), re.M)
+    assert sorted(overwrite) == [".gitignore", "README.md", "pyproject.toml"]
+    assert "(after `uv init`: `.gitignore`, `pyproject.toml`,\n  `README.md`)" in section
+    assert "post-generate:" not in pretend.stdout
+    assert unchanged()
+
+    overwriting = copy_command(template, folder, *data, "--overwrite")
+    result = run_checked(overwriting, **isolated_git(tmp_path))
+    assert unchanged(*overwrite)
+    said = re.search(r"(post-generate: \d+ path\(s\) here .+:\n(    .+\n)+)", result.stdout)
+    assert said, result.stdout
+    assert "\n".join(f"  {line}" for line in said.group(1).splitlines()) in section
+    assert git(folder, "status", "--porcelain").splitlines() == ["?? .python-version", "?? main.py"]
+    assert git(folder, "log", "--format=%s").strip() == FIRST_COMMIT_MESSAGE
+    assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
 
 
 def test_project_in_a_folder_its_enclosing_repository_ignores_gets_its_own(
