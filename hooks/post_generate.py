@@ -318,9 +318,10 @@ def files_found_here(project: Path, args: argparse.Namespace) -> list[str]:
 def template_files(project: Path, args: argparse.Namespace) -> set[str]:
     """The files this copy generated, as paths relative to the project: the
     template rendered again, with the project's answers, into a scratch folder.
-    A file whose content differs there was not overwritten by Copier (the user
-    kept their own), so it is left out; the answers file (which records where the
-    template came from) and the lock the hook made are always in."""
+    A file whose content differs there is the user's (Copier did not overwrite
+    it, or it was excluded from the copy), so it is left out; the answers file
+    (which records where the template came from) and the lock the hook made are
+    always in."""
     import copier  # Copier's own Python runs the hook
 
     answers = read_answers((project / ANSWERS_FILE).read_bytes())
@@ -334,7 +335,6 @@ def template_files(project: Path, args: argparse.Namespace) -> set[str]:
             template,
             scratch,
             data=data,
-            exclude=json.loads(args.exclude or "[]"),
             vcs_ref="HEAD",
             defaults=True,
             unsafe=True,
@@ -735,7 +735,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--python-version", default="3.11")
     parser.add_argument("--data", default="{}", help="Copier's --data, as JSON")
     parser.add_argument("--template", default="", help="the template Copier copied from")
-    parser.add_argument("--exclude", default="[]", help="Copier's --exclude, as JSON")
     parser.add_argument(
         "--update", action="store_true", help="check the project after `copier update`"
     )
