@@ -325,9 +325,9 @@ def template_files(project: Path, args: argparse.Namespace) -> set[str]:
     import copier  # Copier's own Python runs the hook
 
     answers = read_answers((project / ANSWERS_FILE).read_bytes())
-    template = args.template or answers.get("_src_path")
-    if not (isinstance(template, str) and Path(template).is_dir()):
-        template = str(Path(__file__).resolve().parent.parent)
+    # Copier runs this hook from the template at the very version it copied (its
+    # own clone of a git template): HEAD there is that version.
+    template = args.template or str(Path(__file__).resolve().parent.parent)
     data = {key: value for key, value in answers.items() if not key.startswith("_")}
     with tempfile.TemporaryDirectory(prefix="post-generate-") as scratch, warnings.catch_warnings():
         warnings.simplefilter("ignore")
