@@ -34,8 +34,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from update_guard import (
     IGNORED_DATA,
@@ -76,6 +77,7 @@ class Report:
     steps: list[Step] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     label: str = "post-generate"
+    add: list[str] | None = None  # the first commit's `git add` (add_command)
 
     def run(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Step:
         step = Step(name, command, env=env or {})
@@ -194,45 +196,61 @@ def git_identity(project: Path, args: argparse.Namespace) -> list[str]:
 
 
 def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
-    if inside_git_work_tree(report.project):
-        if not ignored_by_enclosing_repository(report.project):
+    project = report.project
+    if inside_git_work_tree(project):
+        if new_repository_here(project):
+            # `uv init` and `git init` leave such a repository: the project is its
+            # first commit, as in a folder without one.
+            print(
+                "post-generate: this folder is a new git repository without commits"
+                " (`git init` or `uv init` made it): committing the generated files to it",
+                flush=True,
+            )
+            first_commit(report, args, init=False)
+            return
+        if not ignored_by_enclosing_repository(project):
             # A project generated inside an existing repository (a monorepo, or a
             # recopy) belongs to that repository: never nest a new one in it.
+            add = shlex.join(add_command(report, args)[1:])
             print(
                 "post-generate: already inside a git repository: not committing; commit it"
                 " there before `copier update`, which needs it committed:\n"
-                f"    cd {shlex.quote(str(report.project))} && git add --all . && git commit"
+                f"    cd {shlex.quote(str(project))} && git {add} && git commit"
                 f' -m "{FIRST_COMMIT_MESSAGE}"',
                 flush=True,
             )
-            explain_ci_in_a_subfolder(report.project)
+            explain_ci_in_a_subfolder(project)
             return
         print(
             "post-generate: the git repository around this folder ignores it:"
             " giving the project a repository of its own",
             flush=True,
         )
+    first_commit(report, args, init=True)
+
+
+def first_commit(report: Report, args: argparse.Namespace, *, init: bool) -> None:
+    """Commit what the template generated (and uv.lock), nothing that was in the
+    folder before the copy: those files are named, and left untracked."""
     identity = git_identity(report.project, args) if shutil.which("git") else []
     branch = initial_branch(report.project) if shutil.which("git") else []
+    commit = [
+        "git",
+        *identity,
+        "-c",
+        "commit.gpgsign=false",
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "--message",
+        FIRST_COMMIT_MESSAGE,
+    ]
+    if init and not report.run("git init", ["git", *branch, "init", "--quiet"]).ok:
+        report.skip("git add", ["git", "add", "--all"], "git init failed")
+        report.skip("first commit", commit, "git init failed")
+        return
     committed = report.run_in_order(
-        [
-            ("git init", ["git", *branch, "init", "--quiet"]),
-            ("git add", ["git", "add", "--all"]),
-            (
-                "first commit",
-                [
-                    "git",
-                    *identity,
-                    "-c",
-                    "commit.gpgsign=false",
-                    "commit",
-                    "--quiet",
-                    "--no-verify",
-                    "--message",
-                    FIRST_COMMIT_MESSAGE,
-                ],
-            ),
-        ]
+        [("git add", add_command(report, args)), ("first commit", commit)]
     )
     if committed and (report.project / WORKFLOW).is_file():
         name = git_output(report.project, "branch", "--show-current")
@@ -242,6 +260,100 @@ def commit_generated_files(report: Report, args: argparse.Namespace) -> None:
                 f" runs on pushes to {WORKFLOW_BRANCH}: rename the branch"
                 f" (git branch -m {WORKFLOW_BRANCH}) or the workflow's."
             )
+
+
+def new_repository_here(project: Path) -> bool:
+    """A repository whose root is the project, with no commit and nothing staged."""
+    top = git_output(project, "rev-parse", "--show-toplevel")
+    return (
+        bool(top)
+        and Path(top).resolve() == project.resolve()
+        and not git_output(project, "rev-parse", "--verify", "--quiet", "HEAD")
+        and not git_output(project, "ls-files", "--cached")
+    )
+
+
+def add_command(report: Report, args: argparse.Namespace) -> list[str]:
+    """`git add` of the project's folder, but for the files that were there before
+    the copy (named once, here): computed once, after `git init`."""
+    if report.add is None:
+        others = files_found_here(report.project, args)
+        report.add = ["git", "add", "--all", "."]
+        report.add += [f":(exclude,literal){path.rstrip('/')}" for path in others]
+    return report.add
+
+
+def files_found_here(project: Path, args: argparse.Namespace) -> list[str]:
+    """What git would add that the template did not generate: the folder's own
+    files, from before the copy (a file Copier did not overwrite counts too).
+    Folders holding nothing generated are named as folders ("notes/")."""
+    try:
+        generated = template_files(project, args)
+    except Exception as error:  # any failure: fall back to committing all
+        print(
+            f"post-generate: could not render the template again to tell its files from"
+            f" others ({type(error).__name__}: {error}); adding every file in the folder",
+            flush=True,
+        )
+        return []
+    listed = git_output(project, "ls-files", "--others", "--exclude-standard", "-z", "--", ".")
+    others = [path for path in listed.split("\0") if path and path not in generated]
+    folders = {str(parent) for path in generated for parent in PurePosixPath(path).parents}
+    found = set()
+    for path in others:
+        parents = list(PurePosixPath(path).parents)[:-1]  # without "."
+        outside = [str(parent) for parent in reversed(parents) if str(parent) not in folders]
+        found.add(f"{outside[0]}/" if outside else path)
+    if found:
+        print(
+            f"post-generate: {len(found)} path(s) here are not what the template generated"
+            " (they were here before the copy): left out of the first commit, untracked:",
+            flush=True,
+        )
+        for path in sorted(found):
+            print(f"    {path}", flush=True)
+    return sorted(found)
+
+
+def template_files(project: Path, args: argparse.Namespace) -> set[str]:
+    """The files this copy generated, as paths relative to the project: the
+    template rendered again, with the project's answers, into a scratch folder.
+    A file whose content differs there is the user's (Copier did not overwrite
+    it, or it was excluded from the copy), so it is left out; the answers file
+    (which records where the template came from) and the lock the hook made are
+    always in."""
+    import copier  # Copier's own Python runs the hook
+
+    answers = read_answers((project / ANSWERS_FILE).read_bytes())
+    # Copier runs this hook from the template at the very version it copied (its
+    # own clone of a git template): HEAD there is that version.
+    template = args.template or str(Path(__file__).resolve().parent.parent)
+    data = {key: value for key, value in answers.items() if not key.startswith("_")}
+    with tempfile.TemporaryDirectory(prefix="post-generate-") as scratch, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        copier.run_copy(
+            template,
+            scratch,
+            data=data,
+            vcs_ref="HEAD",
+            defaults=True,
+            unsafe=True,
+            quiet=True,
+            skip_tasks=True,
+        )
+        rendered = Path(scratch)
+        files = {
+            path.relative_to(rendered).as_posix()
+            for path in rendered.rglob("*")
+            if path.is_file() or path.is_symlink()
+        }
+        kept = {
+            name
+            for name in files - {ANSWERS_FILE}
+            if (project / name).is_file()
+            and (project / name).read_bytes() != (rendered / name).read_bytes()
+        }
+    return (files - kept) | {LOCK, ANSWERS_FILE}
 
 
 def git_output(project: Path, *args: str) -> str:
@@ -622,6 +734,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--author-email", default="template@example.invalid")
     parser.add_argument("--python-version", default="3.11")
     parser.add_argument("--data", default="{}", help="Copier's --data, as JSON")
+    parser.add_argument("--template", default="", help="the template Copier copied from")
     parser.add_argument(
         "--update", action="store_true", help="check the project after `copier update`"
     )
@@ -665,7 +778,8 @@ def interrupted(report: Report) -> None:
     uv = find_uv()
     left = [] if uv is None or (report.project / LOCK).exists() else [f"{shlex.quote(uv)} lock"]
     if not inside_git_work_tree(report.project):
-        left.append(f'git init && git add --all && git commit -m "{FIRST_COMMIT_MESSAGE}"')
+        add = shlex.join(report.add[1:]) if report.add else "add --all"
+        left.append(f'git init && git {add} && git commit -m "{FIRST_COMMIT_MESSAGE}"')
     if uv is None:
         left.append(f"python3 -m venv {VENV} && {VENV_PYTHON} -m pip install -e '.[dev]'")
     else:

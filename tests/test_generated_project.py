@@ -5,6 +5,7 @@ ranges allow, and awkward answers end to end."""
 import http.client
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 from helpers import PostgresServer, Project, clean_environment, fetch, free_port, gunicorn
 from test_render import AWKWARD
@@ -27,6 +28,48 @@ def test_gunicorn_reads_dotenv(default_project: Project) -> None:
             assert fetch(f"{base}/health")[0] == 200
     finally:
         dotenv.unlink()
+
+
+def test_a_dotenv_not_in_utf8_under_the_flask_command_is_explained_in_the_readme(
+    default_project: Project, tmp_path: Path
+) -> None:
+    """The `flask` command reads .env itself (Flask's load_dotenv), before any code
+    of the project: a .env that is not UTF-8 gives a traceback there, where the
+    app names the file in one line. The generated README says what its last
+    line is, and this holds the README to Flask."""
+    (tmp_path / ".env").write_bytes(b"SECRET_KEY=caf\xe9\n")
+    result = subprocess.run(
+        [default_project.bin("flask"), "--app", default_project.package, "db", "current"],
+        cwd=tmp_path,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xe9 in position 14:"
+        " invalid continuation byte"
+    )
+    readme = " ".join((default_project.path / "README.md").read_text().split())
+    assert f"whose last line is `{last}`: the same fix, save it as UTF-8." in readme
+    # The app's own line, as the README quotes it.
+    app = subprocess.run(
+        [
+            default_project.bin("python"),
+            "-c",
+            f"import {default_project.package} as app; app.create_app('production')",
+        ],
+        cwd=tmp_path,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    said = "is not valid UTF-8 (byte 14: invalid continuation byte): save it as UTF-8."
+    assert f"{tmp_path / '.env'} {said}" in app.stderr
+    assert f"... .env {said}" in readme
 
 
 def test_production_refuses_to_start_without_secret_key(default_project: Project) -> None:

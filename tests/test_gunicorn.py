@@ -302,6 +302,33 @@ def test_zero_web_concurrency_is_refused_with_the_fix(
     assert "WEB_CONCURRENCY=0 leaves no worker" in result.stderr
 
 
+def test_a_web_concurrency_gunicorn_cannot_read_is_explained_in_the_readme(
+    default_project: Project, production: dict[str, str]
+) -> None:
+    """gunicorn reads WEB_CONCURRENCY itself (``int(os.environ.get(...))`` as its
+    config module is imported), before gunicorn.conf.py or any code of the
+    project runs: a value that is not a whole number gives a traceback nothing
+    generated can turn into one line. The generated README's settings table
+    says what its last line is, and this holds the README to gunicorn."""
+    result = subprocess.run(
+        [
+            default_project.bin("gunicorn"),
+            "--check-config",
+            f"{default_project.package}:create_app()",
+        ],
+        cwd=default_project.path,
+        env=clean_environment(**production, WEB_CONCURRENCY="abc"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "ValueError: invalid literal for int() with base 10: 'abc'"
+    readme = " ".join((default_project.path / "README.md").read_text().split())
+    assert f"whose last line is `{last}`" in readme
+
+
 def refusal(project: Project, env: Mapping[str, str], *args: str, cwd: Path | None = None) -> str:
     """What gunicorn says on stderr as it refuses to start; fails if it starts."""
     result = subprocess.run(

@@ -19,17 +19,20 @@ import pytest
 from helpers import (
     ROOT,
     SMALLEST,
+    UV,
     PostgresServer,
     Project,
     clean_environment,
     copier_venv,
     copy_command,
     git,
+    render,
     run_checked,
     snapshot_template,
 )
 
 HOOK = ROOT / "hooks" / "post_generate.py"
+FIRST_COMMIT_MESSAGE = "Generate project from the Flask service template"
 
 
 def copier_copy(
@@ -260,8 +263,11 @@ def hook_without_install(
     exist: lock and install stop at once, for tests of what comes before."""
     only_git = tmp_path / "only-git"
     only_git.mkdir(exist_ok=True)
-    if not (only_git / "git").exists():
-        (only_git / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    # With what `git submodule` needs, which Copier runs as the hook renders the
+    # template again.
+    for tool in ("git", "sed", "basename", "uname"):
+        if not (only_git / tool).exists():
+            (only_git / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
     return subprocess.run(
         [sys.executable, str(HOOK), "--python-version=3.99"],
         cwd=project.path,
@@ -335,11 +341,13 @@ def test_a_project_left_uncommitted_in_a_repository_is_told_to_commit_it(
     and install stop at once, as only the message matters here.)"""
     project = copy("clone/svc", **SMALLEST)
     git(tmp_path / "clone", "init", "--quiet")
+    (project.path / "notes.txt").write_text("not the template's\n")
     result = hook_without_install(project, tmp_path)
     assert "already inside a git repository: not committing" in result.stdout
+    # The command given leaves out what the template did not generate.
     assert (
         f"commit it there before `copier update`, which needs it committed:\n"
-        f"    cd {project.path} && git add --all . && git commit"
+        f"    cd {project.path} && git add --all . ':(exclude,literal)notes.txt' && git commit"
     ) in result.stdout
     assert git(project.path, "status", "--porcelain", ".").count("??") == 1
     # GitHub reads no .github/ but the root's: the generated workflow never runs.
@@ -348,6 +356,158 @@ def test_a_project_left_uncommitted_in_a_repository_is_told_to_commit_it(
         ".github/workflows/ci.yml and .github/dependabot.yml never run from svc/"
     ) in result.stdout
     assert "`defaults: {run: {working-directory: svc}}`" in result.stdout
+
+
+def fill_a_folder(folder: Path) -> None:
+    """What a folder may hold before a copy: notes, secrets (one ignored by the
+    generated .gitignore), a README and a Dockerfile the template also writes."""
+    (folder / "secrets").mkdir(parents=True)
+    (folder / "notes.txt").write_text("my notes\n")
+    (folder / "secrets" / "prod.key").write_text("hunter2\n")
+    (folder / ".env").write_text("SECRET_KEY=mine\n")
+    (folder / "README.md").write_text("my readme\n")
+    (folder / "Dockerfile").write_text("FROM scratch\n")
+
+
+def copy_over(template: Path, folder: Path) -> Project:
+    """`copier copy --overwrite` into the folder, keeping its Dockerfile as a
+    user who answers "no" to Copier's "Overwrite Dockerfile?" does."""
+    copier.run_copy(
+        str(template),
+        folder,
+        data=SMALLEST,
+        defaults=True,
+        overwrite=True,
+        skip_if_exists=["Dockerfile"],
+        unsafe=True,
+        quiet=True,
+        vcs_ref="HEAD",
+        skip_tasks=True,
+    )
+    return Project(folder)
+
+
+def test_the_first_commit_holds_only_what_the_template_generated(
+    template: Path, tmp_path: Path
+) -> None:
+    """Copied into a folder that was not empty, the first commit took in all it
+    held: notes, a secrets file, a Dockerfile the user kept. Now it holds what
+    the template generated alone (README.md, which Copier overwrote, included);
+    the rest stays untracked and is named. (Install fails at once: the commit is
+    what this is about.)"""
+    clean = render(template, tmp_path / "clean", SMALLEST)
+    generated = {path.relative_to(clean).as_posix() for path in clean.rglob("*") if path.is_file()}
+    folder = tmp_path / "svc"
+    fill_a_folder(folder)
+    project = copy_over(template, folder)
+    assert (folder / "README.md").read_text() != "my readme\n"
+    output = hook_without_install(project, tmp_path, **isolated_git(tmp_path)).stdout
+    assert set(git(folder, "ls-files").splitlines()) == generated - {"Dockerfile"}
+    assert git(folder, "status", "--porcelain", "--untracked-files=normal").splitlines() == [
+        "?? Dockerfile",
+        "?? notes.txt",
+        "?? secrets/",
+    ]
+    assert (
+        "post-generate: 3 path(s) here are not what the template generated (they were here"
+        " before the copy): left out of the first commit, untracked:\n"
+        "    Dockerfile\n    notes.txt\n    secrets/\n"
+    ) in output
+    assert (folder / "secrets" / "prod.key").read_text() == "hunter2\n"
+
+
+def test_a_new_repository_in_the_folder_gets_the_first_commit(
+    template: Path, tmp_path: Path
+) -> None:
+    """A folder `git init` (or `uv init`) had made a repository of, without a
+    commit yet, got none: "already inside a git repository: not committing", and
+    the hint's `git add --all .` took in every file the folder held before."""
+    folder = tmp_path / "svc"
+    fill_a_folder(folder)
+    git(folder, "init", "--quiet")
+    project = copy_over(template, folder)
+    output = hook_without_install(project, tmp_path, **isolated_git(tmp_path)).stdout
+    assert "not committing" not in output
+    assert (
+        "post-generate: this folder is a new git repository without commits (`git init` or"
+        " `uv init` made it): committing the generated files to it"
+    ) in output
+    assert git(folder, "log", "--format=%s").strip() == FIRST_COMMIT_MESSAGE
+    tracked = git(folder, "ls-files").splitlines()
+    assert ".copier-answers.yml" in tracked
+    assert not {"notes.txt", "Dockerfile", ".env", "secrets/prod.key"} & set(tracked)
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_a_folder_uv_init_made_stops_the_copy_and_overwrite_finishes_it_as_the_readme_says(
+    template: Path, tmp_path: Path
+) -> None:
+    """A folder `uv init` prepared stopped a copy without a terminal at Copier's
+    "Interactive session required", which named neither the cause nor what
+    `--overwrite` would replace. The README explains it; this holds it to what
+    Copier and the hook print, and to the way on it gives losing nothing."""
+    folder = tmp_path / "svc"
+    folder.mkdir()
+    run_checked([UV, "init", "--quiet", "--no-package", "--vcs", "git"], cwd=folder)
+    theirs = {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in folder.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(folder).parts
+    }
+    assert sorted(theirs) == [
+        ".gitignore",
+        ".python-version",
+        "README.md",
+        "main.py",
+        "pyproject.toml",
+    ]
+    data = [f"--data={name}={value}" for name, value in SMALLEST.items()]
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Copying into a folder that already has files", 1)[1]
+    section = section.split("\n## ", 1)[0]
+
+    def unchanged(*replaced: str) -> bool:
+        return all(
+            (folder / name).read_bytes() == content
+            for name, content in theirs.items()
+            if name not in replaced
+        )
+
+    stopped = subprocess.run(
+        copy_command(template, folder, *data),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=clean_environment(),
+    )
+    assert stopped.returncode == 1
+    printed = ANSI.sub("", stopped.stderr).strip().splitlines()
+    assert printed[-1] == "Interactive session required: Consider using `--overwrite`"
+    conflict = next(line for line in reversed(printed) if line.strip().startswith("conflict"))
+    # The first file of the folder's own that the template also writes.
+    assert conflict.split()[1] in {".gitignore", "README.md", "pyproject.toml"}
+    assert "  conflict  .gitignore\n" in section
+    assert printed[-1] in section
+    assert unchanged()
+
+    pretend = run_checked(copy_command(template, folder, *data, "--pretend", "--overwrite"))
+    overwrite = re.findall(r"^\s*overwrite\s+(\S+)$", ANSI.sub("", pretend.stderr), re.M)
+    assert sorted(overwrite) == [".gitignore", "README.md", "pyproject.toml"]
+    assert "(after `uv init`: `.gitignore`, `pyproject.toml`,\n  `README.md`)" in section
+    assert "post-generate:" not in pretend.stdout
+    assert unchanged()
+
+    overwriting = copy_command(template, folder, *data, "--overwrite")
+    result = run_checked(overwriting, **isolated_git(tmp_path))
+    assert unchanged(*overwrite)
+    said = re.search(r"(post-generate: \d+ path\(s\) here .+:\n(    .+\n)+)", result.stdout)
+    assert said, result.stdout
+    assert "\n".join(f"  {line}" for line in said.group(1).splitlines()) in section
+    assert git(folder, "status", "--porcelain").splitlines() == ["?? .python-version", "?? main.py"]
+    assert git(folder, "log", "--format=%s").strip() == FIRST_COMMIT_MESSAGE
+    assert re.search(r"ready in [\d.]+ s: \d+ passed", result.stdout)
 
 
 def test_project_in_a_folder_its_enclosing_repository_ignores_gets_its_own(

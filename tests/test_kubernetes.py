@@ -125,6 +125,61 @@ def test_the_manifests_agree_with_the_image_compose_and_the_app(project: Project
     assert ping[: ping.index("--timeout")] == compose_ping[: compose_ping.index("--timeout")]
 
 
+def test_only_the_ingress_controller_reaches_the_web_pods(project: Project) -> None:
+    """Any pod in the cluster could connect to gunicorn's port past the ingress
+    controller and, PROXY_COUNT=1 trusting one proxy, send a forged
+    X-Forwarded-For (a new address per login attempt). Every pod of the service
+    is now isolated, and the one connection allowed is the controller's, to the
+    web pods' named port."""
+    resources = manifests(project)
+    policies = [each for each in resources.values() if each["kind"] == "NetworkPolicy"]
+    assert policies
+    for policy in policies:
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+
+    def selects(policy: dict, labels: dict) -> bool:
+        wanted = policy["spec"]["podSelector"]["matchLabels"].items()
+        return wanted <= labels.items()
+
+    pods = {
+        name: resource["spec"]["template"]["metadata"]["labels"]
+        for name, resource in resources.items()
+        if "template" in resource["spec"]
+    }
+    assert {"web.yaml", "migrate-job.yaml"} <= pods.keys()
+    for name, labels in pods.items():
+        # Selected by a policy, a pod takes only what some policy allows.
+        assert any(selects(policy, labels) for policy in policies), name
+        allowed = [
+            rule
+            for policy in policies
+            if selects(policy, labels)
+            for rule in policy["spec"].get("ingress", [])
+        ]
+        if name != "web.yaml":
+            assert allowed == [], name
+            continue
+        [rule] = allowed
+        container = resources["web.yaml"]["spec"]["template"]["spec"]["containers"][0]
+        [port] = container["ports"]
+        assert rule["ports"] == [{"protocol": "TCP", "port": port["name"]}]
+        # The controller's pods in the controller's namespace: both selectors in
+        # one peer (two peers would let in every pod of that namespace, and
+        # pods of that label in any namespace).
+        [peer] = rule["from"]
+        assert peer == {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "ingress-nginx",
+                    "app.kubernetes.io/component": "controller",
+                }
+            },
+        }
+    readme = " ".join((project.path / "README.md").read_text().split())
+    assert "network policies that let the ingress controller alone connect" in readme
+
+
 @pytest.mark.parametrize("answers", [{}, {"database": "postgresql", "docker": False}])
 def test_no_kubernetes_without_postgresql_and_docker(
     copy: Callable[..., Project], answers: dict
