@@ -286,18 +286,7 @@ def test_proxy_count_alone_decides_which_forwarded_headers_count(
 def test_zero_web_concurrency_is_refused_with_the_fix(
     default_project: Project, production: dict[str, str]
 ) -> None:
-    result = subprocess.run(
-        [
-            default_project.bin("gunicorn"),
-            "--check-config",
-            f"{default_project.package}:create_app()",
-        ],
-        cwd=default_project.path,
-        env=clean_environment(**production, WEB_CONCURRENCY="0"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = check_config(default_project, production, WEB_CONCURRENCY="0")
     assert result.returncode != 0
     assert "WEB_CONCURRENCY=0 leaves no worker" in result.stderr
 
@@ -310,18 +299,7 @@ def test_a_web_concurrency_gunicorn_cannot_read_is_explained_in_the_readme(
     project runs: a value that is not a whole number gives a traceback nothing
     generated can turn into one line. The generated README's settings table
     says what its last line is, and this holds the README to gunicorn."""
-    result = subprocess.run(
-        [
-            default_project.bin("gunicorn"),
-            "--check-config",
-            f"{default_project.package}:create_app()",
-        ],
-        cwd=default_project.path,
-        env=clean_environment(**production, WEB_CONCURRENCY="abc"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = check_config(default_project, production, WEB_CONCURRENCY="abc")
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last == "ValueError: invalid literal for int() with base 10: 'abc'"
@@ -411,3 +389,17 @@ def test_instances_on_one_machine_share_no_control_socket(
         while not sockets[1].exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert sockets[1].exists()
+
+
+def check_config(
+    project: Project, production: dict[str, str], **environment: str
+) -> subprocess.CompletedProcess[str]:
+    """`gunicorn --check-config` of the project's app, with these variables."""
+    return subprocess.run(
+        [project.bin("gunicorn"), "--check-config", f"{project.package}:create_app()"],
+        cwd=project.path,
+        env=clean_environment(**production, **environment),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
