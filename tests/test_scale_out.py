@@ -83,19 +83,20 @@ def test_a_session_made_on_one_instance_works_on_the_other(cluster: Cluster) -> 
         assert "alice</a>" in account.text
 
 
-# Counts the rows of the login_attempts table of the database in argv[1].
-COUNT_LOGIN_ATTEMPTS = """
+# Prints the count that the query in argv[2] gives in the database in argv[1].
+COUNT = """
 import sys
 import psycopg
 
 with psycopg.connect(sys.argv[1]) as connection:
-    print(connection.execute("SELECT count(*) FROM login_attempts").fetchone()[0])
+    print(connection.execute(sys.argv[2]).fetchone()[0])
 """
+LOGIN_ATTEMPTS = "SELECT count(*) FROM login_attempts"
 
 
-def rows_in_the_database(cluster: Cluster) -> int:
+def rows_in_the_database(cluster: Cluster, query: str = LOGIN_ATTEMPTS) -> int:
     url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
-    return int(cluster.project.run("python", "-c", COUNT_LOGIN_ATTEMPTS, url).stdout)
+    return int(cluster.project.run("python", "-c", COUNT, url, query).stdout)
 
 
 def counts_in_redis(cluster: Cluster) -> int:
@@ -143,7 +144,7 @@ def test_the_account_limit_is_counted_once_across_both_instances(cluster: Cluste
     assert rows_in_the_database(cluster) == 0
 
 
-def finished_export(client: Client, location: str, port: int) -> dict:
+def finished_export(client: Client, location: str, port: int, timeout: float = 60) -> dict:
     status: dict = {}
 
     def finished() -> bool:
@@ -151,7 +152,7 @@ def finished_export(client: Client, location: str, port: int) -> dict:
         status = client.get(location, port=port).json()
         return status["status"] in ("succeeded", "failed")
 
-    wait_for(finished, f"export {location} finished")
+    wait_for(finished, f"export {location} finished", timeout)
     return status
 
 
@@ -216,6 +217,83 @@ def test_a_job_whose_worker_process_dies_runs_again(cluster: Cluster) -> None:
         lock.communicate(timeout=30)
     export = finished_export(client, location, cluster.nginx_port)
     assert (export["status"], export["attempts"]) == ("succeeded", 2), export
+
+
+# Queues an export for alice, as an app whose settings have time limits of
+# argv[1] (soft) and argv[2] (hard) seconds; prints its id. (The limits travel
+# in the job's message, from the app that queued it.)
+QUEUE_WITH_TIME_LIMITS = """
+import sys
+from {package} import create_app
+from {package}.config import ProductionConfig
+from {package}.extensions import db
+from {package}.jobs import enqueue
+from {package}.jobs.exports import export_items
+from {package}.models import Export, User
+
+class Limited(ProductionConfig):
+    CELERY_TASK_SOFT_TIME_LIMIT = int(sys.argv[1])
+    CELERY_TASK_TIME_LIMIT = int(sys.argv[2])
+
+app = create_app(Limited)
+with app.test_request_context():
+    alice = db.session.scalars(db.select(User).filter_by(username="alice")).one()
+    export = Export(owner_id=alice.id)
+    db.session.add(export)
+    db.session.commit()
+    enqueue(export_items, export.id)
+    print(export.id)
+"""
+
+
+WAITING_FOR_A_LOCK = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+
+
+def test_a_job_past_its_time_limit_fails_and_frees_its_worker_process(cluster: Cluster) -> None:
+    """CELERY_TASK_SOFT_TIME_LIMIT interrupts a job waiting on the database (in
+    psycopg, for a lock), which marks its export failed and has its query
+    cancelled: without a limit it held its worker process until the lock
+    went, and one running past the visibility_timeout ran twice; with one,
+    its connection, still awaiting the query, refused to roll back, and the
+    export stayed running."""
+    client = Client(cluster.nginx_port, source="127.0.0.21")
+    assert client.log_in("alice", PASSWORD).status == 302
+    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    lock = subprocess.Popen(
+        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert lock.stdout is not None
+        assert lock.stdout.readline() == "locked\n"
+        script = QUEUE_WITH_TIME_LIMITS.format(package=cluster.project.package)
+        queued = cluster.project.run("python", "-c", script, "3", "60", env=cluster.env)
+        location = f"/api/v1/exports/{int(queued.stdout)}"
+        # Stopped by the soft limit, with the lock still held, and not run again.
+        export = finished_export(client, location, cluster.nginx_port, timeout=30)
+        assert (export["status"], export["attempts"]) == ("failed", 1), export
+        assert export["error"] == (
+            "The export took too long and was stopped; please try again later."
+        )
+        # Its query was cancelled: nothing waits for the lock any more.
+        wait_for(
+            lambda: rows_in_the_database(cluster, WAITING_FOR_A_LOCK) == 0,
+            "the interrupted query cancelled",
+            timeout=10,
+        )
+    finally:
+        lock.communicate(timeout=30)
+    # The worker's processes take the next jobs, on sound connections.
+    for _ in range(3):
+        queued = client.api("POST", "/exports", {})
+        assert queued.status == 202, queued.text
+        export = finished_export(client, queued.headers["Location"], cluster.nginx_port)
+        assert export["status"] == "succeeded", export
+    log = cluster.worker_log.read_text()
+    assert "Soft time limit (3s) exceeded" in log, log
+    assert "another command is already in progress" not in log, log
 
 
 def test_the_workers_compose_healthcheck_passes(cluster: Cluster) -> None:
