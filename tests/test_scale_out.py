@@ -4,7 +4,8 @@ deploy/nginx.conf, sharing one PostgreSQL and one Redis, with a real Celery work
 
 Sessions and login limits (counted in Redis) are shared across instances;
 concurrent migrations take turns; jobs queued through either instance run on the
-worker; restarting the instances one at a time under reads and writes fails no
+worker, survive its processes' deaths and a PostgreSQL restart, and stop at
+their time limit; restarting the instances one at a time under reads and writes fails no
 request; a Redis outage degrades as the generated README documents (jobs refused,
 login limits counted in the database) and recovers by itself.
 """
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -217,6 +219,42 @@ def test_a_job_whose_worker_process_dies_runs_again(cluster: Cluster) -> None:
         lock.communicate(timeout=30)
     export = finished_export(client, location, cluster.nginx_port)
     assert (export["status"], export["attempts"]) == ("succeeded", 2), export
+
+
+def test_a_postgresql_restart_under_a_running_export_retries_it(
+    cluster: Cluster, postgres: PostgresServer
+) -> None:
+    """The restart ends the job's query, and the job, retrying, finds the server
+    still down as it records that: it must retry all the same (on a pooled
+    connection that pool_pre_ping replaces), not leave the export running."""
+    client = Client(cluster.nginx_port, source="127.0.0.22")
+    assert client.log_in("alice", PASSWORD).status == 302
+    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    lock = subprocess.Popen(
+        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert lock.stdout is not None
+        assert lock.stdout.readline() == "locked\n"
+        queued = client.api("POST", "/exports", {})
+        assert queued.status == 202, queued.text
+        location = queued.headers["Location"]
+        wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
+        postgres.stop()
+        time.sleep(3)
+    finally:
+        postgres.start()
+        lock.communicate(timeout=30)
+    # The first retry waits EXPORT_RETRY_SECONDS (10 s).
+    export = finished_export(client, location, cluster.nginx_port)
+    assert (export["status"], export["attempts"]) == ("succeeded", 2), export
+    assert "database error, trying again" in cluster.worker_log.read_text()
+    for instance in cluster.instances:
+        wait_for(partial(cluster.ready, instance), "instance ready again")
 
 
 # Queues an export for alice, as an app whose settings have time limits of
