@@ -5,9 +5,9 @@ deploy/nginx.conf, sharing one PostgreSQL and one Redis, with a real Celery work
 Sessions and login limits (counted in Redis) are shared across instances;
 concurrent migrations take turns; jobs queued through either instance run on the
 worker, survive its processes' deaths and a PostgreSQL restart, and stop at
-their time limit; restarting the instances one at a time under reads and writes fails no
-request; a Redis outage degrades as the generated README documents (jobs refused,
-login limits counted in the database) and recovers by itself.
+their time limit; restarting the instances one at a time under reads and writes
+fails no request; a Redis outage degrades as the generated README documents
+(jobs refused, login limits counted in the database) and recovers by itself.
 """
 
 from __future__ import annotations
