@@ -209,16 +209,61 @@ def test_a_job_whose_worker_process_dies_runs_again(cluster: Cluster) -> None:
         assert queued.status == 202, queued.text
         location = queued.headers["Location"]
         wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
-        # The job waits for the lock in a pool process: kill every pool process.
-        assert cluster.worker is not None
-        master = cluster.worker.pid
-        for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
-            os.kill(int(child), signal.SIGKILL)
-        wait_for(lambda: "WorkerLostError" in cluster.worker_log.read_text(), "loss noticed")
+        kill_pool_processes(cluster)
     finally:
         lock.communicate(timeout=30)
     export = finished_export(client, location, cluster.nginx_port)
     assert (export["status"], export["attempts"]) == ("succeeded", 2), export
+
+
+def kill_pool_processes(cluster: Cluster) -> None:
+    """SIGKILL every pool process of the worker (as the kernel's out-of-memory
+    killer would), and wait until the worker has noticed."""
+    assert cluster.worker is not None
+    master = cluster.worker.pid
+    losses = cluster.worker_log.read_text().count("WorkerLostError")
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        os.kill(int(child), signal.SIGKILL)
+
+    def noticed() -> bool:
+        return cluster.worker_log.read_text().count("WorkerLostError") > losses
+
+    wait_for(noticed, "loss noticed")
+
+
+def test_a_job_whose_worker_processes_keep_dying_fails(cluster: Cluster) -> None:
+    """Each death delivers the job again at once: a job that killed every process
+    it ran in would take one after another. Its third start fails it instead."""
+    client = Client(cluster.nginx_port, source="127.0.0.23")
+    assert client.log_in("alice", PASSWORD).status == 302
+    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    lock = subprocess.Popen(
+        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert lock.stdout is not None
+        assert lock.stdout.readline() == "locked\n"
+        queued = client.api("POST", "/exports", {})
+        assert queued.status == 202, queued.text
+        location = queued.headers["Location"]
+        for attempt in (1, 2):
+
+            def started(attempt: int = attempt) -> bool:
+                status = client.get(location).json()
+                return (status["status"], status["attempts"]) == ("running", attempt)
+
+            wait_for(started, f"export started ({attempt})")
+            kill_pool_processes(cluster)
+        # Failed at once, with the items still locked.
+        export = finished_export(client, location, cluster.nginx_port)
+    finally:
+        lock.communicate(timeout=30)
+    assert (export["status"], export["attempts"]) == ("failed", 2), export
+    assert export["error"] == "The export was interrupted too often; please try again later."
+    assert "its worker process died 2 times" in cluster.worker_log.read_text()
 
 
 def test_a_postgresql_restart_under_a_running_export_retries_it(
