@@ -4,10 +4,11 @@ deploy/nginx.conf, sharing one PostgreSQL and one Redis, with a real Celery work
 
 Sessions and login limits (counted in Redis) are shared across instances;
 concurrent migrations take turns; jobs queued through either instance run on the
-worker, survive its processes' deaths and a PostgreSQL restart, and stop at
-their time limit; restarting the instances one at a time under reads and writes
-fails no request; a Redis outage degrades as the generated README documents
-(jobs refused, login limits counted in the database) and recovers by itself.
+worker, survive its processes' deaths and a PostgreSQL restart, stop at their
+time limit, and are finished by a worker stopped mid-job; restarting the
+instances one at a time under reads and writes fails no request; a Redis outage
+degrades as the generated README documents (jobs refused, login limits counted
+in the database) and recovers by itself.
 """
 
 from __future__ import annotations
@@ -264,6 +265,39 @@ def test_a_job_whose_worker_processes_keep_dying_fails(cluster: Cluster) -> None
     assert (export["status"], export["attempts"]) == ("failed", 2), export
     assert export["error"] == "The export was interrupted too often; please try again later."
     assert "its worker process died 2 times" in cluster.worker_log.read_text()
+
+
+def test_a_worker_stopped_mid_job_finishes_it_first(cluster: Cluster) -> None:
+    """SIGTERM, as compose and Kubernetes stop a worker: a warm shutdown, which
+    waits for the running job (their grace periods outlast its time limit)
+    and exits cleanly, rather than leave it to Redis's visibility_timeout."""
+    client = Client(cluster.nginx_port, source="127.0.0.24")
+    assert client.log_in("alice", PASSWORD).status == 302
+    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    lock = subprocess.Popen(
+        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    worker = cluster.worker
+    assert worker is not None
+    try:
+        assert lock.stdout is not None
+        assert lock.stdout.readline() == "locked\n"
+        queued = client.api("POST", "/exports", {})
+        assert queued.status == 202, queued.text
+        location = queued.headers["Location"]
+        wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
+        worker.send_signal(signal.SIGTERM)
+        time.sleep(3)
+        assert worker.poll() is None, "the worker left its job"
+    finally:
+        lock.communicate(timeout=30)
+    assert worker.wait(timeout=60) == 0, cluster.worker_log.read_text()
+    export = client.get(location).json()
+    assert (export["status"], export["attempts"]) == ("succeeded", 1), export
+    cluster.start_worker()
 
 
 def test_a_postgresql_restart_under_a_running_export_retries_it(
