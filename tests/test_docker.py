@@ -172,7 +172,14 @@ def test_compose_runs_a_worker_and_redis_for_jobs(
     assert volume in compose["volumes"]
     # The image's HTTP check would fail for a worker: it answers Celery's ping.
     assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
-    assert worker["stop_grace_period"] == "60s"
+    # On stop the worker finishes its jobs, each cut off at CELERY_TASK_TIME_LIMIT:
+    # a grace period shorter than that let compose kill it mid-job, and Redis
+    # gave the job to another worker only after the visibility_timeout.
+    config = (project.path / "src/flask_service/config.py").read_text()
+    limit = int(re.search(r"^    CELERY_TASK_TIME_LIMIT = (\d+)$", config, re.MULTILINE).group(1))
+    grace = re.fullmatch(r"(\d+)s", worker["stop_grace_period"])
+    assert grace, worker["stop_grace_period"]
+    assert int(grace.group(1)) > limit
     # A worker that stops by itself is started again: the README names one way
     # (Celery 5.7.0 at a reconnection after a pool process died).
     assert worker["restart"] == "unless-stopped"

@@ -118,8 +118,14 @@ def test_the_manifests_agree_with_the_image_compose_and_the_app(project: Project
     if "worker" not in compose:
         assert "worker.yaml" not in resources
         return
-    worker = resources["worker.yaml"]["spec"]["template"]["spec"]["containers"][0]
+    worker_pod = resources["worker.yaml"]["spec"]["template"]["spec"]
+    worker = worker_pod["containers"][0]
     assert worker["command"] == [*compose["worker"]["command"], "--concurrency", "2"]
+    # The worker finishes its jobs, each cut off at CELERY_TASK_TIME_LIMIT,
+    # before Kubernetes kills it, as compose's does (test_docker.py).
+    config = (project.path / "src/flask_service/config.py").read_text()
+    limit = int(re.search(r"^    CELERY_TASK_TIME_LIMIT = (\d+)$", config, re.MULTILINE).group(1))
+    assert worker_pod["terminationGracePeriodSeconds"] > limit
     ping = shlex.split(worker["livenessProbe"]["exec"]["command"][-1])
     compose_ping = shlex.split(compose["worker"]["healthcheck"]["test"][1].replace("$$", "$"))
     assert ping[: ping.index("--timeout")] == compose_ping[: compose_ping.index("--timeout")]

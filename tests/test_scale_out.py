@@ -4,9 +4,11 @@ deploy/nginx.conf, sharing one PostgreSQL and one Redis, with a real Celery work
 
 Sessions and login limits (counted in Redis) are shared across instances;
 concurrent migrations take turns; jobs queued through either instance run on the
-worker; restarting the instances one at a time under reads and writes fails no
-request; a Redis outage degrades as the generated README documents (jobs refused,
-login limits counted in the database) and recovers by itself.
+worker, survive its processes' deaths and a PostgreSQL restart, stop at their
+time limit, and are finished by a worker stopped mid-job; restarting the
+instances one at a time under reads and writes fails no request; a Redis outage
+degrades as the generated README documents (jobs refused, login limits counted
+in the database) and recovers by itself.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -83,19 +86,20 @@ def test_a_session_made_on_one_instance_works_on_the_other(cluster: Cluster) -> 
         assert "alice</a>" in account.text
 
 
-# Counts the rows of the login_attempts table of the database in argv[1].
-COUNT_LOGIN_ATTEMPTS = """
+# Prints the count that the query in argv[2] gives in the database in argv[1].
+COUNT = """
 import sys
 import psycopg
 
 with psycopg.connect(sys.argv[1]) as connection:
-    print(connection.execute("SELECT count(*) FROM login_attempts").fetchone()[0])
+    print(connection.execute(sys.argv[2]).fetchone()[0])
 """
+LOGIN_ATTEMPTS = "SELECT count(*) FROM login_attempts"
 
 
-def rows_in_the_database(cluster: Cluster) -> int:
+def rows_in_the_database(cluster: Cluster, query: str = LOGIN_ATTEMPTS) -> int:
     url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
-    return int(cluster.project.run("python", "-c", COUNT_LOGIN_ATTEMPTS, url).stdout)
+    return int(cluster.project.run("python", "-c", COUNT, url, query).stdout)
 
 
 def counts_in_redis(cluster: Cluster) -> int:
@@ -143,7 +147,7 @@ def test_the_account_limit_is_counted_once_across_both_instances(cluster: Cluste
     assert rows_in_the_database(cluster) == 0
 
 
-def finished_export(client: Client, location: str, port: int) -> dict:
+def finished_export(client: Client, location: str, port: int, timeout: float = 60) -> dict:
     status: dict = {}
 
     def finished() -> bool:
@@ -151,7 +155,7 @@ def finished_export(client: Client, location: str, port: int) -> dict:
         status = client.get(location, port=port).json()
         return status["status"] in ("succeeded", "failed")
 
-    wait_for(finished, f"export {location} finished")
+    wait_for(finished, f"export {location} finished", timeout)
     return status
 
 
@@ -206,16 +210,207 @@ def test_a_job_whose_worker_process_dies_runs_again(cluster: Cluster) -> None:
         assert queued.status == 202, queued.text
         location = queued.headers["Location"]
         wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
-        # The job waits for the lock in a pool process: kill every pool process.
-        assert cluster.worker is not None
-        master = cluster.worker.pid
-        for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
-            os.kill(int(child), signal.SIGKILL)
-        wait_for(lambda: "WorkerLostError" in cluster.worker_log.read_text(), "loss noticed")
+        kill_pool_processes(cluster)
     finally:
         lock.communicate(timeout=30)
     export = finished_export(client, location, cluster.nginx_port)
     assert (export["status"], export["attempts"]) == ("succeeded", 2), export
+
+
+def kill_pool_processes(cluster: Cluster) -> None:
+    """SIGKILL every pool process of the worker (as the kernel's out-of-memory
+    killer would), and wait until the worker has noticed."""
+    assert cluster.worker is not None
+    master = cluster.worker.pid
+    losses = cluster.worker_log.read_text().count("WorkerLostError")
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        os.kill(int(child), signal.SIGKILL)
+
+    def noticed() -> bool:
+        return cluster.worker_log.read_text().count("WorkerLostError") > losses
+
+    wait_for(noticed, "loss noticed")
+
+
+def test_a_job_whose_worker_processes_keep_dying_fails(cluster: Cluster) -> None:
+    """Each death delivers the job again at once: a job that killed every process
+    it ran in would take one after another. Its third start fails it instead."""
+    client = Client(cluster.nginx_port, source="127.0.0.23")
+    assert client.log_in("alice", PASSWORD).status == 302
+    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    lock = subprocess.Popen(
+        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert lock.stdout is not None
+        assert lock.stdout.readline() == "locked\n"
+        queued = client.api("POST", "/exports", {})
+        assert queued.status == 202, queued.text
+        location = queued.headers["Location"]
+        for attempt in (1, 2):
+
+            def started(attempt: int = attempt) -> bool:
+                status = client.get(location).json()
+                return (status["status"], status["attempts"]) == ("running", attempt)
+
+            wait_for(started, f"export started ({attempt})")
+            kill_pool_processes(cluster)
+        # Failed at once, with the items still locked.
+        export = finished_export(client, location, cluster.nginx_port)
+    finally:
+        lock.communicate(timeout=30)
+    assert (export["status"], export["attempts"]) == ("failed", 2), export
+    assert export["error"] == "The export was interrupted too often; please try again later."
+    assert "its worker process died 2 times" in cluster.worker_log.read_text()
+
+
+def test_a_worker_stopped_mid_job_finishes_it_first(cluster: Cluster) -> None:
+    """SIGTERM, as compose and Kubernetes stop a worker: a warm shutdown, which
+    waits for the running job (their grace periods outlast its time limit)
+    and exits cleanly, rather than leave it to Redis's visibility_timeout."""
+    client = Client(cluster.nginx_port, source="127.0.0.24")
+    assert client.log_in("alice", PASSWORD).status == 302
+    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    lock = subprocess.Popen(
+        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    worker = cluster.worker
+    assert worker is not None
+    try:
+        assert lock.stdout is not None
+        assert lock.stdout.readline() == "locked\n"
+        queued = client.api("POST", "/exports", {})
+        assert queued.status == 202, queued.text
+        location = queued.headers["Location"]
+        wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
+        worker.send_signal(signal.SIGTERM)
+        time.sleep(3)
+        assert worker.poll() is None, "the worker left its job"
+    finally:
+        lock.communicate(timeout=30)
+    assert worker.wait(timeout=60) == 0, cluster.worker_log.read_text()
+    export = client.get(location).json()
+    assert (export["status"], export["attempts"]) == ("succeeded", 1), export
+    cluster.start_worker()
+
+
+def test_a_postgresql_restart_under_a_running_export_retries_it(
+    cluster: Cluster, postgres: PostgresServer
+) -> None:
+    """The restart ends the job's query, and the job, retrying, finds the server
+    still down as it records that: it must retry all the same (on a pooled
+    connection that pool_pre_ping replaces), not leave the export running."""
+    client = Client(cluster.nginx_port, source="127.0.0.22")
+    assert client.log_in("alice", PASSWORD).status == 302
+    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    lock = subprocess.Popen(
+        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert lock.stdout is not None
+        assert lock.stdout.readline() == "locked\n"
+        queued = client.api("POST", "/exports", {})
+        assert queued.status == 202, queued.text
+        location = queued.headers["Location"]
+        wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
+        postgres.stop()
+        time.sleep(3)
+    finally:
+        postgres.start()
+        lock.communicate(timeout=30)
+    # The first retry waits EXPORT_RETRY_SECONDS (10 s).
+    export = finished_export(client, location, cluster.nginx_port)
+    assert (export["status"], export["attempts"]) == ("succeeded", 2), export
+    assert "database error, trying again" in cluster.worker_log.read_text()
+    for instance in cluster.instances:
+        wait_for(partial(cluster.ready, instance), "instance ready again")
+
+
+# Queues an export for alice, as an app whose settings have time limits of
+# argv[1] (soft) and argv[2] (hard) seconds; prints its id. (The limits travel
+# in the job's message, from the app that queued it.)
+QUEUE_WITH_TIME_LIMITS = """
+import sys
+from {package} import create_app
+from {package}.config import ProductionConfig
+from {package}.extensions import db
+from {package}.jobs import enqueue
+from {package}.jobs.exports import export_items
+from {package}.models import Export, User
+
+class Limited(ProductionConfig):
+    CELERY_TASK_SOFT_TIME_LIMIT = int(sys.argv[1])
+    CELERY_TASK_TIME_LIMIT = int(sys.argv[2])
+
+app = create_app(Limited)
+with app.test_request_context():
+    alice = db.session.scalars(db.select(User).filter_by(username="alice")).one()
+    export = Export(owner_id=alice.id)
+    db.session.add(export)
+    db.session.commit()
+    enqueue(export_items, export.id)
+    print(export.id)
+"""
+
+
+WAITING_FOR_A_LOCK = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+
+
+def test_a_job_past_its_time_limit_fails_and_frees_its_worker_process(cluster: Cluster) -> None:
+    """CELERY_TASK_SOFT_TIME_LIMIT interrupts a job waiting on the database (in
+    psycopg, for a lock), which marks its export failed and has its query
+    cancelled: without a limit it held its worker process until the lock
+    went, and one running past the visibility_timeout ran twice; with one,
+    its connection, still awaiting the query, refused to roll back, and the
+    export stayed running."""
+    client = Client(cluster.nginx_port, source="127.0.0.21")
+    assert client.log_in("alice", PASSWORD).status == 302
+    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    lock = subprocess.Popen(
+        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert lock.stdout is not None
+        assert lock.stdout.readline() == "locked\n"
+        script = QUEUE_WITH_TIME_LIMITS.format(package=cluster.project.package)
+        queued = cluster.project.run("python", "-c", script, "3", "60", env=cluster.env)
+        location = f"/api/v1/exports/{int(queued.stdout)}"
+        # Stopped by the soft limit, with the lock still held, and not run again.
+        export = finished_export(client, location, cluster.nginx_port, timeout=30)
+        assert (export["status"], export["attempts"]) == ("failed", 1), export
+        assert export["error"] == (
+            "The export took too long and was stopped; please try again later."
+        )
+        # Its query was cancelled: nothing waits for the lock any more.
+        wait_for(
+            lambda: rows_in_the_database(cluster, WAITING_FOR_A_LOCK) == 0,
+            "the interrupted query cancelled",
+            timeout=10,
+        )
+    finally:
+        lock.communicate(timeout=30)
+    # The worker's processes take the next jobs, on sound connections.
+    for _ in range(3):
+        queued = client.api("POST", "/exports", {})
+        assert queued.status == 202, queued.text
+        export = finished_export(client, queued.headers["Location"], cluster.nginx_port)
+        assert export["status"] == "succeeded", export
+    log = cluster.worker_log.read_text()
+    assert "Soft time limit (3s) exceeded" in log, log
+    assert "another command is already in progress" not in log, log
 
 
 def test_the_workers_compose_healthcheck_passes(cluster: Cluster) -> None:

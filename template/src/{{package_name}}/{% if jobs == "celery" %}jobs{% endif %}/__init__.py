@@ -8,12 +8,15 @@ named ``CELERY_`` and Celery's own name in capitals, from config.py, settings.py
 or the environment. The tests run jobs at once, in the calling process.
 """
 
+import contextlib
 from typing import Any
 
 from celery import Celery, Task
 from flask import Flask, current_app, has_app_context
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import ServiceUnavailable
+
+from ..extensions import db
 
 # How long a client refused while the broker is unreachable should wait.
 RETRY_AFTER_SECONDS = 30
@@ -54,3 +57,26 @@ def enqueue(job: Task, *args: Any) -> None:  # type: ignore[type-arg]
             "job %s not queued, broker unreachable: %s", job.name, error
         )
         raise JobsUnavailable(retry_after=RETRY_AFTER_SECONDS) from None
+
+
+def discard_interrupted_query() -> None:
+    """Make the database session usable again after an exception raised in the
+    middle of one of its queries: Celery's SoftTimeLimitExceeded, at
+    CELERY_TASK_SOFT_TIME_LIMIT, interrupts a job waiting for a lock, say.
+
+    The connection still awaits that query's result, so rolling back fails
+    ("another command is already in progress") and the job could not record
+    that it failed. Ask the server to cancel the query, so that it stops too,
+    then discard the connection; the session goes on with a new one.
+    """
+    connection = db.session.connection()
+    # psycopg's. A SQLite query has ended by the time Python raises, and its
+    # connection rolls back as usual (discarded, an in-memory database would
+    # be lost with it).
+    cancel = getattr(connection.connection.dbapi_connection, "cancel_safe", None)
+    if cancel is not None:
+        # Whatever its outcome, the connection is discarded.
+        with contextlib.suppress(Exception):
+            cancel(timeout=5)
+        connection.invalidate()
+    db.session.rollback()
