@@ -13,6 +13,7 @@ in the database) and recovers by itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -193,26 +194,35 @@ with psycopg.connect(sys.argv[1]) as connection:
 """
 
 
-def test_a_job_whose_worker_process_dies_runs_again(cluster: Cluster) -> None:
-    client = Client(cluster.nginx_port, source="127.0.0.20")
-    assert client.log_in("alice", PASSWORD).status == 302
+@contextlib.contextmanager
+def items_locked(cluster: Cluster) -> Iterator[None]:
+    """Hold the items table locked, so that an export's job waits, running, until
+    the block ends."""
     url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
     lock = subprocess.Popen(
         [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     )
     try:
         assert lock.stdout is not None
         assert lock.stdout.readline() == "locked\n"
+        yield
+    finally:
+        lock.communicate(timeout=30)
+
+
+def test_a_job_whose_worker_process_dies_runs_again(cluster: Cluster) -> None:
+    client = Client(cluster.nginx_port, source="127.0.0.20")
+    assert client.log_in("alice", PASSWORD).status == 302
+    with items_locked(cluster):
         queued = client.api("POST", "/exports", {})
         assert queued.status == 202, queued.text
         location = queued.headers["Location"]
         wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
         kill_pool_processes(cluster)
-    finally:
-        lock.communicate(timeout=30)
     export = finished_export(client, location, cluster.nginx_port)
     assert (export["status"], export["attempts"]) == ("succeeded", 2), export
 
@@ -237,16 +247,7 @@ def test_a_job_whose_worker_processes_keep_dying_fails(cluster: Cluster) -> None
     it ran in would take one after another. Its third start fails it instead."""
     client = Client(cluster.nginx_port, source="127.0.0.23")
     assert client.log_in("alice", PASSWORD).status == 302
-    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
-    lock = subprocess.Popen(
-        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert lock.stdout is not None
-        assert lock.stdout.readline() == "locked\n"
+    with items_locked(cluster):
         queued = client.api("POST", "/exports", {})
         assert queued.status == 202, queued.text
         location = queued.headers["Location"]
@@ -260,8 +261,6 @@ def test_a_job_whose_worker_processes_keep_dying_fails(cluster: Cluster) -> None
             kill_pool_processes(cluster)
         # Failed at once, with the items still locked.
         export = finished_export(client, location, cluster.nginx_port)
-    finally:
-        lock.communicate(timeout=30)
     assert (export["status"], export["attempts"]) == ("failed", 2), export
     assert export["error"] == "The export was interrupted too often; please try again later."
     assert "its worker process died 2 times" in cluster.worker_log.read_text()
@@ -273,18 +272,9 @@ def test_a_worker_stopped_mid_job_finishes_it_first(cluster: Cluster) -> None:
     and exits cleanly, rather than leave it to Redis's visibility_timeout."""
     client = Client(cluster.nginx_port, source="127.0.0.24")
     assert client.log_in("alice", PASSWORD).status == 302
-    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
-    lock = subprocess.Popen(
-        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
     worker = cluster.worker
     assert worker is not None
-    try:
-        assert lock.stdout is not None
-        assert lock.stdout.readline() == "locked\n"
+    with items_locked(cluster):
         queued = client.api("POST", "/exports", {})
         assert queued.status == 202, queued.text
         location = queued.headers["Location"]
@@ -292,8 +282,6 @@ def test_a_worker_stopped_mid_job_finishes_it_first(cluster: Cluster) -> None:
         worker.send_signal(signal.SIGTERM)
         time.sleep(3)
         assert worker.poll() is None, "the worker left its job"
-    finally:
-        lock.communicate(timeout=30)
     assert worker.wait(timeout=60) == 0, cluster.worker_log.read_text()
     export = client.get(location).json()
     assert (export["status"], export["attempts"]) == ("succeeded", 1), export
@@ -308,26 +296,16 @@ def test_a_postgresql_restart_under_a_running_export_retries_it(
     connection that pool_pre_ping replaces), not leave the export running."""
     client = Client(cluster.nginx_port, source="127.0.0.22")
     assert client.log_in("alice", PASSWORD).status == 302
-    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
-    lock = subprocess.Popen(
-        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert lock.stdout is not None
-        assert lock.stdout.readline() == "locked\n"
-        queued = client.api("POST", "/exports", {})
-        assert queued.status == 202, queued.text
-        location = queued.headers["Location"]
-        wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
-        postgres.stop()
-        time.sleep(3)
-    finally:
-        postgres.start()
-        lock.communicate(timeout=30)
+    with items_locked(cluster):
+        try:
+            queued = client.api("POST", "/exports", {})
+            assert queued.status == 202, queued.text
+            location = queued.headers["Location"]
+            wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
+            postgres.stop()
+            time.sleep(3)
+        finally:
+            postgres.start()
     # The first retry waits EXPORT_RETRY_SECONDS (10 s).
     export = finished_export(client, location, cluster.nginx_port)
     assert (export["status"], export["attempts"]) == ("succeeded", 2), export
@@ -375,16 +353,7 @@ def test_a_job_past_its_time_limit_fails_and_frees_its_worker_process(cluster: C
     export stayed running."""
     client = Client(cluster.nginx_port, source="127.0.0.21")
     assert client.log_in("alice", PASSWORD).status == 302
-    url = cluster.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
-    lock = subprocess.Popen(
-        [cluster.project.bin("python"), "-c", LOCK_ITEMS, url],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert lock.stdout is not None
-        assert lock.stdout.readline() == "locked\n"
+    with items_locked(cluster):
         script = QUEUE_WITH_TIME_LIMITS.format(package=cluster.project.package)
         queued = cluster.project.run("python", "-c", script, "3", "60", env=cluster.env)
         location = f"/api/v1/exports/{int(queued.stdout)}"
@@ -400,8 +369,6 @@ def test_a_job_past_its_time_limit_fails_and_frees_its_worker_process(cluster: C
             "the interrupted query cancelled",
             timeout=10,
         )
-    finally:
-        lock.communicate(timeout=30)
     # The worker's processes take the next jobs, on sound connections.
     for _ in range(3):
         queued = client.api("POST", "/exports", {})
