@@ -214,13 +214,18 @@ def items_locked(cluster: Cluster) -> Iterator[None]:
         lock.communicate(timeout=30)
 
 
+def queue_export(client: Client) -> str:
+    """Ask for an export of the client's items: its URL."""
+    queued = client.api("POST", "/exports", {})
+    assert queued.status == 202, queued.text
+    return queued.headers["Location"]
+
+
 def test_a_job_whose_worker_process_dies_runs_again(cluster: Cluster) -> None:
     client = Client(cluster.nginx_port, source="127.0.0.20")
     assert client.log_in("alice", PASSWORD).status == 302
     with items_locked(cluster):
-        queued = client.api("POST", "/exports", {})
-        assert queued.status == 202, queued.text
-        location = queued.headers["Location"]
+        location = queue_export(client)
         wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
         kill_pool_processes(cluster)
     export = finished_export(client, location, cluster.nginx_port)
@@ -248,9 +253,7 @@ def test_a_job_whose_worker_processes_keep_dying_fails(cluster: Cluster) -> None
     client = Client(cluster.nginx_port, source="127.0.0.23")
     assert client.log_in("alice", PASSWORD).status == 302
     with items_locked(cluster):
-        queued = client.api("POST", "/exports", {})
-        assert queued.status == 202, queued.text
-        location = queued.headers["Location"]
+        location = queue_export(client)
         for attempt in (1, 2):
 
             def started(attempt: int = attempt) -> bool:
@@ -275,9 +278,7 @@ def test_a_worker_stopped_mid_job_finishes_it_first(cluster: Cluster) -> None:
     worker = cluster.worker
     assert worker is not None
     with items_locked(cluster):
-        queued = client.api("POST", "/exports", {})
-        assert queued.status == 202, queued.text
-        location = queued.headers["Location"]
+        location = queue_export(client)
         wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
         worker.send_signal(signal.SIGTERM)
         time.sleep(3)
@@ -298,9 +299,7 @@ def test_a_postgresql_restart_under_a_running_export_retries_it(
     assert client.log_in("alice", PASSWORD).status == 302
     with items_locked(cluster):
         try:
-            queued = client.api("POST", "/exports", {})
-            assert queued.status == 202, queued.text
-            location = queued.headers["Location"]
+            location = queue_export(client)
             wait_for(lambda: client.get(location).json()["status"] == "running", "export running")
             postgres.stop()
             time.sleep(3)
@@ -371,9 +370,7 @@ def test_a_job_past_its_time_limit_fails_and_frees_its_worker_process(cluster: C
         )
     # The worker's processes take the next jobs, on sound connections.
     for _ in range(3):
-        queued = client.api("POST", "/exports", {})
-        assert queued.status == 202, queued.text
-        export = finished_export(client, queued.headers["Location"], cluster.nginx_port)
+        export = finished_export(client, queue_export(client), cluster.nginx_port)
         assert export["status"] == "succeeded", export
     log = cluster.worker_log.read_text()
     assert "Soft time limit (3s) exceeded" in log, log
@@ -452,9 +449,8 @@ def test_a_redis_outage_degrades_as_documented_and_recovers(cluster: Cluster) ->
     first, second = (instance.port for instance in cluster.instances)
     client = Client(cluster.nginx_port, source="127.0.0.16")
     assert client.log_in("alice", PASSWORD).status == 302
-    queued = client.api("POST", "/exports", {})
-    assert queued.status == 202
-    before = finished_export(client, queued.headers["Location"], cluster.nginx_port)
+    location = queue_export(client)
+    before = finished_export(client, location, cluster.nginx_port)
 
     cluster.redis.stop()
     seen: list[int] = []
@@ -466,7 +462,7 @@ def test_a_redis_outage_degrades_as_documented_and_recovers(cluster: Cluster) ->
     assert refused.headers["Content-Type"] == "application/problem+json"
     assert refused.json()["status"] == 503
     # Everything that needs no Redis goes on.
-    for path in ("/health/ready", queued.headers["Location"], "/api/v1/items", "/auth/account"):
+    for path in ("/health/ready", location, "/api/v1/items", "/auth/account"):
         response = client.get(path)
         seen.append(response.status)
         assert response.status == 200, (path, response.text)
